@@ -4,12 +4,32 @@ benchmarks call. Sites are independent, so each is simulated (and written) on it
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
 
-from simulator.config import Fleet
+from simulator import ageing, intervals, operations
+from simulator import physics as ph
+from simulator.config import Fleet, Site
+from simulator.environment import DAY_S, YEAR_S, RoomSampler, SiteEnvironment
+from simulator.fleet import Slot, day_s, draw_units, fleet_tables, initial_slots, string_ids
+from simulator.streams import stream
+from simulator.tables import SiteTables, build_tables
+from simulator.telemetry import (
+    MONITOR_OUTAGE_MEDIAN_H, MONITOR_OUTAGES_PER_YEAR, STUCK_MEDIAN_H, STUCK_PER_YEAR,
+    FleetState, chunk_frame,
+)
+
+__all__ = ["SiteHistory", "Window", "fleet_tables", "simulate_site"]
+
+FUTURE_YEARS = 60  # horizon drawn beyond the window so every unit's end of life is known
+TELEMETRY_CHUNK_ROWS = 1_500_000  # rows per telemetry chunk: bounded memory at any step
+CAPACITY_TEST_ERROR = 0.02  # capacity tests measure within a few percent (DOMAIN §4)
+REPLACE_AFTER_TEST_DAYS = (14.0, 45.0)  # procurement delay after a failed capacity test
+REPLACE_AFTER_SHORT_DAYS = (1.0, 7.0)  # a dead cell raises a voltage alarm: fast swap
 
 
 @dataclass(frozen=True)
@@ -26,6 +46,15 @@ class Window:
         if not 1 <= self.step_s <= 86_400 or 86_400 % self.step_s:
             raise ValueError(f"step must divide one day (1 s .. 1 d), got {self.step_s} s")
 
+    @property
+    def bounds_s(self) -> tuple[float, float]:
+        t0 = day_s(self.start)
+        return t0, t0 + self.days * DAY_S
+
+    @property
+    def end(self) -> dt.date:
+        return self.start + dt.timedelta(days=self.days)
+
 
 @dataclass
 class SiteHistory:
@@ -39,15 +68,192 @@ class SiteHistory:
     discharge_curves: pl.DataFrame
     maintenance_events: pl.DataFrame
     battery_truth: pl.DataFrame
+    _state: FleetState = field(repr=False)
+    _grid_s: np.ndarray = field(repr=False)
+    _room_c: np.ndarray = field(repr=False)
+    _seed: int = field(repr=False)
+    _params: ph.PhysicsParams = field(repr=False)
 
     def telemetry_chunks(self) -> Iterator[pl.DataFrame]:
-        raise NotImplementedError
+        """Telemetry in time order, in chunks of whole days of about 1.5 M rows."""
+        n_units = max(len(self._state.install_s), 1)
+        steps_per_day = int(round(DAY_S / (self._grid_s[1] - self._grid_s[0]))) if len(
+            self._grid_s) > 1 else 1
+        days = max(1, TELEMETRY_CHUNK_ROWS // (n_units * steps_per_day))
+        size = days * steps_per_day
+        for k, lo in enumerate(range(0, len(self._grid_s), size)):
+            rng = stream(self._seed, self.site_id, "telemetry", k)
+            yield chunk_frame(self._grid_s[lo:lo + size], self._room_c[lo:lo + size],
+                              self._state, self._params, rng)
+
+    def telemetry(self) -> pl.DataFrame:
+        """All telemetry at once: for small fleets and tests."""
+        return pl.concat(list(self.telemetry_chunks()))
 
 
-def fleet_tables(fleet: Fleet) -> dict[str, pl.DataFrame]:
-    """The static fleet tables `sites`, `systems` and `strings`."""
-    raise NotImplementedError
+def simulate_site(
+    fleet: Fleet, site_id: str, window: Window, seed: int,
+    params: ph.PhysicsParams | None = None,
+) -> SiteHistory:
+    """Simulate one site's environment and every unit on it, from the oldest install date to
+    the end of life of the last unit, and return the observed window's tables."""
+    p = params or ph.PhysicsParams()
+    site = _site(fleet, site_id)
+    cfg = fleet.settings(site)
+    w0, w1 = window.bounds_s
+    strings = string_ids(site)
+    systems = {f"{site.code}-{s.code}": s for s in site.systems}
+    loads = np.array([systems[sys_id].load_a for _, sys_id, _, _ in strings])
+    string_rated = np.array([fleet.model(systems[sys_id].battery_model).rated_capacity_ah
+                             for _, sys_id, _, _ in strings])
+
+    slots = initial_slots(fleet, site, window.end)
+    if not slots:
+        raise ValueError(f"site {site_id}: no battery is in service during the window")
+    t_first = min(day_s(s.install) for s in slots) - 2 * DAY_S
+    env = SiteEnvironment.draw(seed, site.code, fleet.regions[site.region], cfg, t_first,
+                               w1 + FUTURE_YEARS * YEAR_S)
+    schedule = operations.build_schedule(env, site, strings, loads, string_rated, seed)
+
+    generations = []
+    while slots:
+        units, rows = draw_units(fleet, site, slots, seed, p)
+        result = ageing.simulate_units(env, units, schedule.discharges, (w0, w1), p)
+        removed_s, reasons, tests = _removals(units, result, schedule, (w0, w1), seed,
+                                              rows["battery_id"].to_list(), len(generations))
+        keep = removed_s > w0  # units gone before the window opens leave no trace in it
+        if keep.any():
+            generations.append(_subset(slots, units, rows, result, removed_s, reasons, tests,
+                                       keep))
+        slots = [
+            Slot(_next_id(slot.battery_id), slot.string_id, slot.string_idx, slot.position,
+                 slot.model, _date(removed_s[i]))
+            for i, slot in enumerate(slots) if np.isfinite(removed_s[i])
+        ]
+
+    tables: SiteTables = build_tables(site.code, strings, generations, schedule, env,
+                                      window, seed, p)
+    grid = w0 + window.step_s * np.arange(int(window.days * DAY_S // window.step_s))
+    environment, room = _environment(env, site.code, grid, window.step_s)
+    state = _fleet_state(site.code, generations, tables, schedule, strings, grid, seed, w0, w1)
+    return SiteHistory(site.code, environment, tables.batteries, tables.discharge_events,
+                       tables.discharge_curves, tables.maintenance_events, tables.battery_truth,
+                       state, grid, room, seed, p)
 
 
-def simulate_site(fleet: Fleet, site_id: str, window: Window, seed: int) -> SiteHistory:
-    raise NotImplementedError
+def _subset(slots, units, rows, result, removed_s, reasons, tests, keep):
+    """The same generation restricted to the units in `keep`."""
+    test_idx, measured = tests
+    return ([s for s, k in zip(slots, keep) if k], units.subset(keep),
+            rows.filter(pl.Series(keep)), result.subset(keep), removed_s[keep], reasons[keep],
+            (test_idx, measured[:, keep]))
+
+
+def _site(fleet: Fleet, site_id: str) -> Site:
+    for site in fleet.sites:
+        if site.code == site_id:
+            return site
+    raise ValueError(f"unknown site {site_id!r}")
+
+
+def _date(t_s: float) -> dt.date:
+    return dt.date(1970, 1, 1) + dt.timedelta(days=int(t_s // DAY_S))
+
+
+def _next_id(battery_id: str) -> str:
+    """J07 -> J07-R1 -> J07-R2: the position keeps its code, each new unit its own id."""
+    m = re.search(r"-R(\d+)$", battery_id)
+    if m:
+        return f"{battery_id[:m.start()]}-R{int(m.group(1)) + 1}"
+    return f"{battery_id}-R1"
+
+
+def _removals(units, result: ageing.AgeingResult, schedule: operations.Schedule,
+              window: tuple[float, float], seed: int, ids: list[str], gen: int):
+    """When each unit leaves service before the window closes, and why: a failed capacity
+    test, an internal short or a thermal runaway (detected by the monitor). Decisions before
+    the window count too, so the units found in service when it opens are the ones a
+    maintained fleet would have."""
+    w0, w1 = window
+    n = len(units)
+    rng = stream(seed, ids[0] if ids else "", "removals", gen)
+    removed = np.full(n, np.inf)
+    reasons = np.full(n, "", dtype=object)
+    d = schedule.discharges
+    tests = np.nonzero((schedule.kind == operations.CAPACITY_TEST) & (d.start_s < w1))[0]
+    measured = result.discharges.capacity[tests] * (
+        1 + CAPACITY_TEST_ERROR * rng.standard_normal((len(tests), n)))
+    for row, k in enumerate(tests):
+        failed = (measured[row] < 0.8 * units.rated_ah) & ~np.isfinite(removed)
+        failed &= d.start_s[k] >= units.install_s
+        removed[failed] = d.start_s[k] + DAY_S * rng.uniform(*REPLACE_AFTER_TEST_DAYS, n)[failed]
+        reasons[failed] = "capacity test below 80 % of rating"
+    for when, delay, why in (
+        (result.short_s, REPLACE_AFTER_SHORT_DAYS, "internal short: block voltage dropped"),
+        (result.runaway_s + ageing.RUNAWAY_COLLAPSE_S, (0.2, 1.0), "thermal runaway"),
+    ):
+        t_rm = when + DAY_S * rng.uniform(*delay, n)
+        sooner = t_rm < removed
+        removed[sooner], reasons[sooner] = t_rm[sooner], why
+    removed = np.where((removed < w1) & (removed > units.install_s), removed, np.inf)
+    removed = np.ceil(removed / DAY_S) * DAY_S  # swaps happen at a day boundary
+    reasons[~np.isfinite(removed)] = ""
+    return removed, reasons, (tests, measured)
+
+
+def _environment(env: SiteEnvironment, site_id: str, grid: np.ndarray, step_s: int):
+    """The environment table at the output step (thermal lag warmed up over two days)."""
+    sampler = RoomSampler(env, step_s)
+    warm = grid[0] - step_s * np.arange(int(2 * DAY_S // step_s), 0, -1)
+    if len(warm):
+        sampler.sample(warm)
+    s = sampler.sample(grid)
+    frame = pl.DataFrame({
+        "site_id": pl.repeat(site_id, len(grid), eager=True),
+        "ts": pl.Series((grid * 1e6).astype(np.int64)).cast(pl.Datetime("us", "UTC")),
+        "outdoor_temp_c": s["outdoor_c"].astype(np.float32),
+        "room_temp_c": s["room_c"].astype(np.float32),
+        "humidity_pct": s["humidity_pct"].astype(np.float32),
+        "hvac_state": pl.Series(["normal", "degraded", "failed"]).gather(s["hvac_state"]),
+        "grid_up": env.grid_up(grid),
+    })
+    return frame, s["room_c"]
+
+
+def _fleet_state(site_id, generations, tables: SiteTables, schedule, strings, grid, seed,
+                 w0, w1) -> FleetState:
+    units = [g[1] for g in generations]
+    results = [g[3] for g in generations]
+
+    def cat(attr):
+        return np.concatenate([getattr(u, attr) for u in units])
+
+    ids = tables.batteries["battery_id"]
+    n = len(ids)
+    rng = stream(seed, site_id, "monitor")
+    gaps = []
+    for _ in strings:
+        s = intervals.poisson_starts(rng, w0, w1, MONITOR_OUTAGES_PER_YEAR)
+        gaps.append(intervals.merge(s, s + 3600 * MONITOR_OUTAGE_MEDIAN_H * rng.lognormal(
+            0, 0.8, len(s))))
+    stuck = []
+    for battery_id in ids.to_list():
+        r = stream(seed, battery_id, "stuck")
+        s = intervals.poisson_starts(r, w0, w1, STUCK_PER_YEAR)
+        stuck.append(intervals.merge(s, s + 3600 * STUCK_MEDIAN_H * r.lognormal(0, 0.8, len(s))))
+    n_days = int(round((w1 - w0) / DAY_S))
+    return FleetState(
+        battery_id=ids, string_id=tables.batteries["string_id"], site_id=site_id,
+        string_idx=cat("string_idx"), install_s=cat("install_s"),
+        removed_s=np.concatenate([g[4] for g in generations]), rated_ah=cat("rated_ah"),
+        hotspot_c=cat("hotspot_c"), float_v_offset=cat("float_v_offset"),
+        wear_mode=cat("wear_mode"),
+        short_s=np.concatenate([r.short_s for r in results]),
+        runaway_s=np.concatenate([r.runaway_s for r in results]),
+        window_start_s=w0,
+        capacity_ah=np.concatenate([r.capacity_ah for r in results], axis=1),
+        resistance_mohm=np.concatenate([r.resistance_mohm for r in results], axis=1),
+        life_used=np.concatenate([r.life_used for r in results], axis=1),
+        ohmic_noise=stream(seed, site_id, "ohmic").standard_normal((n_days, n)),
+        modes=tables.modes, monitor_gaps=gaps, stuck=stuck,
+    )
