@@ -18,12 +18,9 @@ from simulator import physics as ph
 from simulator.environment import RoomSampler, SiteEnvironment
 
 HOUR_S = 3600.0
-CHUNK_HOURS = 8760  # integrate a year at a time: bounded memory for 40-year horizons
+YEAR_S = 365.25 * 86_400.0
+CHUNK_CELLS = 4_000_000  # steps x units per integration chunk: bounded memory at any clock
 MAX_YEARS = 60  # every unit crosses 80 % long before this; exceeding it is a bug
-SHORT_RATE_PER_YEAR = 0.002  # internal short, new unit; rises with wear (DOMAIN §3: defect, age)
-SHORT_WEAR_GAIN = 8.0  # x(1 + 8 u^2): shorts concentrate late in life
-RUNAWAY_RATE_PER_YEAR = 0.0004  # thermal runaway at 25 degC (rare; heat and dry-out raise it)
-RUNAWAY_DRYOUT_GAIN = 4.0
 RUNAWAY_COLLAPSE_S = 36 * HOUR_S  # runaway escalates over hours, then the block dries out
 SHORT_CAPACITY_FACTOR = 5.0 / 6.0  # one dead cell of six (DOMAIN §3: ~2.1 V drop)
 RUNAWAY_CAPACITY_FACTOR = 0.5
@@ -124,54 +121,57 @@ def simulate_units(
     discharges: Discharges,
     window_s: tuple[float, float],
     p: ph.PhysicsParams,
+    clock_s: float = HOUR_S,
+    stop_s: float | None = None,
 ) -> AgeingResult:
-    """Integrate every unit from its install until all have crossed end of life."""
+    """Integrate every unit from its install until all have crossed end of life (or until
+    `stop_s`), on a clock of `clock_s` seconds; states are kept for the window only."""
     n = len(units)
-    t_begin = np.floor(units.install_s.min() / HOUR_S) * HOUR_S
+    t_begin = np.floor(units.install_s.min() / clock_s) * clock_s
     w0, w1 = window_s
-    n_window = int((w1 - w0) // HOUR_S)
+    n_window = int(round((w1 - w0) / clock_s))
+    chunk = max(1, min(int(YEAR_S // clock_s), CHUNK_CELLS // max(n, 1)))
+    dt_h = clock_s / HOUR_S
     win_u = np.full((n_window, n), np.nan)
-    life_used = np.zeros(n)
-    damage = np.zeros(n)
+    life_used, damage = np.zeros(n), np.zeros(n)
     hazard_short, hazard_runaway = np.zeros(n), np.zeros(n)
     cross_s = np.full(n, np.inf)
     short_s, runaway_s = np.full(n, np.inf), np.full(n, np.inf)
     events = _DischargeState(discharges, n)
-    sampler = RoomSampler(env, HOUR_S)
+    sampler = RoomSampler(env, clock_s)
     cap_eol = p.eol_capacity_fraction * units.rated_ah
+    dry = units.wear_mode == DRY_OUT
 
     t_chunk = t_begin
-    while np.isinf(cross_s).any() or t_chunk < w1:
-        if t_chunk - t_begin > MAX_YEARS * 365.25 * 86400:
+    while t_chunk < w1 or (np.isinf(cross_s).any() and (stop_s is None or t_chunk < stop_s)):
+        if t_chunk - t_begin > MAX_YEARS * YEAR_S:
             raise RuntimeError("units did not reach end of life within 60 years: check physics")
-        t = t_chunk + HOUR_S * np.arange(CHUNK_HOURS)
+        t = t_chunk + clock_s * np.arange(chunk)
         room = sampler.sample(t)["room_c"]
         temp = room[:, None] + units.hotspot_c[None, :]
         float_v = ph.float_setpoint(room, p)[:, None] + units.float_v_offset[None, :]
         active = t[:, None] >= units.install_s[None, :]
         rate = np.where(active, hourly_rate(temp, float_v, units, p), 0.0)
-        u_cal = integrate_calendar(rate, 1.0, life_used - damage)
+        u_cal = integrate_calendar(rate, dt_h, life_used - damage)
 
         # cycle damage: impulses at each discharge, in time order, sized by capacity then
-        step_damage = np.zeros((CHUNK_HOURS, n))
+        step_damage = np.zeros((chunk, n))
         chunk_damage = np.zeros(n)
-        for k, hour in events.in_range(t[0], t[-1] + HOUR_S):
-            cap = _capacity(units, u_cal[hour] + damage + chunk_damage, t[hour], short_s,
-                            runaway_s, p)
+        for k, i in events.in_range(t[0], t[-1] + clock_s, clock_s):
+            cap = _capacity(units, u_cal[i] + damage + chunk_damage, t[i], short_s, runaway_s, p)
             hit = events.apply(k, cap, units, p)
-            step_damage[hour] += hit
+            step_damage[i] += hit
             chunk_damage += hit
         u = u_cal + damage + np.cumsum(step_damage, axis=0)
 
-        # sudden failures from hazard rates (per hour x 1 h)
+        # sudden failures: hazard rate (per hour) x step; fail when past the unit's threshold
         u_act = np.where(active, u, 0.0)
-        lam_short = SHORT_RATE_PER_YEAR / ph.HOURS_PER_YEAR * (1 + SHORT_WEAR_GAIN * u_act**2)
-        lam_run = (
-            RUNAWAY_RATE_PER_YEAR / ph.HOURS_PER_YEAR * ph.arrhenius_factor(temp, p) ** 2
-            * np.where(units.wear_mode == DRY_OUT, RUNAWAY_DRYOUT_GAIN, 1.0) * (1 + 2 * u_act)
-        )
-        h_short = hazard_short + np.cumsum(np.where(active, lam_short, 0.0), axis=0)
-        h_run = hazard_runaway + np.cumsum(np.where(active, lam_run, 0.0), axis=0)
+        lam_short = p.short_rate_per_year * (1 + p.short_wear_gain * u_act**2)
+        lam_run = (p.runaway_rate_per_year * ph.arrhenius_factor(temp, p) ** 2
+                   * np.where(dry, p.runaway_dryout_gain, 1.0) * (1 + 2 * u_act))
+        per_step = dt_h / ph.HOURS_PER_YEAR
+        h_short = hazard_short + np.cumsum(np.where(active, lam_short * per_step, 0.0), axis=0)
+        h_run = hazard_runaway + np.cumsum(np.where(active, lam_run * per_step, 0.0), axis=0)
         for hazard, threshold, when in ((h_short, units.e_short, short_s),
                                         (h_run, units.e_runaway, runaway_s)):
             idx = first_crossing(hazard, threshold)
@@ -183,25 +183,25 @@ def simulate_units(
         new = (idx >= 0) & np.isinf(cross_s) & (t[np.maximum(idx, 0)] >= units.install_s)
         cross_s[new] = t[idx[new]]
 
-        lo, hi = int((t[0] - w0) // HOUR_S), int((t[-1] - w0) // HOUR_S) + 1
-        if hi > 0 and lo < n_window:
-            a, b = max(lo, 0), min(hi, n_window)
+        lo = int(round((t[0] - w0) / clock_s))
+        a, b = max(lo, 0), min(lo + chunk, n_window)
+        if b > a:
             win_u[a:b] = np.where(active, u, np.nan)[a - lo:b - lo]
         life_used, damage = u[-1], damage + chunk_damage
         hazard_short, hazard_runaway = h_short[-1], h_run[-1]
-        t_chunk = t[-1] + HOUR_S
+        t_chunk = t[-1] + clock_s
 
-    hours = w0 + HOUR_S * np.arange(n_window)
-    capacity = _capacity(units, np.nan_to_num(win_u), hours[:, None], short_s, runaway_s, p)
+    steps = w0 + clock_s * np.arange(n_window)
+    capacity = _capacity(units, np.nan_to_num(win_u), steps[:, None], short_s, runaway_s, p)
     capacity = np.where(np.isnan(win_u), np.nan, capacity)
-    resistance = _resistance(units, win_u, hours[:, None], short_s, runaway_s)
+    resistance = _resistance(units, win_u, steps[:, None], short_s, runaway_s)
     short_s = np.where(short_s <= cross_s, short_s, np.inf)
     runaway_s = np.where(runaway_s <= cross_s, runaway_s, np.inf)
     end_mode = np.select(
         [np.isfinite(short_s) & (short_s <= runaway_s), np.isfinite(runaway_s)],
         [SHORT, RUNAWAY], units.wear_mode,
     )
-    return AgeingResult(hours, capacity, resistance, win_u, cross_s, short_s, runaway_s,
+    return AgeingResult(steps, capacity, resistance, win_u, cross_s, short_s, runaway_s,
                         end_mode, events.outcome())
 
 
@@ -230,10 +230,10 @@ class _DischargeState:
         self.ah = np.zeros(m)
         self.hours = np.zeros(m)
 
-    def in_range(self, t0: float, t1: float):
+    def in_range(self, t0: float, t1: float, clock_s: float):
         lo, hi = np.searchsorted(self.d.start_s, [t0, t1])
         for k in range(lo, hi):
-            yield k, int((self.d.start_s[k] - t0) // HOUR_S)
+            yield k, int((self.d.start_s[k] - t0) // clock_s)
 
     def apply(self, k: int, cap: np.ndarray, units: Units, p: ph.PhysicsParams) -> np.ndarray:
         on = (units.string_idx == self.d.string_idx[k]) & (units.install_s <= self.d.start_s[k])

@@ -45,7 +45,7 @@ class Region(_Strict):
 class SiteSettings(_Strict):
     """Facility settings every site has; `site_defaults` fills what a site leaves out."""
 
-    hvac_setpoint_c: float = Field(ge=15, le=30, description="Battery-room HVAC set point")
+    hvac_setpoint_c: float = Field(ge=15, le=40, description="Battery-room HVAC set point")
     hotspot_c: float = Field(ge=0, le=10, description="Worst battery position above room mean")
     hvac_degraded_per_year: float = Field(ge=0, description="Rate of reduced-cooling episodes")
     hvac_degraded_median_hours: float = Field(gt=0, description="Median degraded-episode length")

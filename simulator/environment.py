@@ -14,6 +14,7 @@ from scipy.signal import lfilter
 
 from simulator import intervals
 from simulator.config import Region, SiteSettings
+from simulator.physics import lag_coefficient
 from simulator.streams import stream
 
 DAY_S = 86_400.0
@@ -153,7 +154,7 @@ class RoomSampler:
 
     def __init__(self, env: SiteEnvironment, step_s: float) -> None:
         self.env = env
-        self.alpha = 1.0 - np.exp(-step_s / ROOM_TAU_S)
+        self.alpha = lag_coefficient(step_s, ROOM_TAU_S)
         self._state: np.ndarray | None = None
 
     def sample(self, t: np.ndarray) -> dict[str, np.ndarray]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
+from scipy.signal import lfilter
 
 from simulator import ageing, intervals, operations
 from simulator import physics as ph
@@ -70,7 +71,7 @@ class SiteHistory:
     battery_truth: pl.DataFrame
     _state: FleetState = field(repr=False)
     _grid_s: np.ndarray = field(repr=False)
-    _room_c: np.ndarray = field(repr=False)
+    _block_c: np.ndarray = field(repr=False)  # room temperature through the block's lag
     _seed: int = field(repr=False)
     _params: ph.PhysicsParams = field(repr=False)
 
@@ -83,7 +84,7 @@ class SiteHistory:
         size = days * steps_per_day
         for k, lo in enumerate(range(0, len(self._grid_s), size)):
             rng = stream(self._seed, self.site_id, "telemetry", k)
-            yield chunk_frame(self._grid_s[lo:lo + size], self._room_c[lo:lo + size],
+            yield chunk_frame(self._grid_s[lo:lo + size], self._block_c[lo:lo + size],
                               self._state, self._params, rng)
 
     def telemetry(self) -> pl.DataFrame:
@@ -134,11 +135,11 @@ def simulate_site(
     tables: SiteTables = build_tables(site.code, strings, generations, schedule, env,
                                       window, seed, p)
     grid = w0 + window.step_s * np.arange(int(window.days * DAY_S // window.step_s))
-    environment, room = _environment(env, site.code, grid, window.step_s)
+    environment, block_c = _environment(env, site.code, grid, window.step_s, p)
     state = _fleet_state(site.code, generations, tables, schedule, strings, grid, seed, w0, w1)
     return SiteHistory(site.code, environment, tables.batteries, tables.discharge_events,
                        tables.discharge_curves, tables.maintenance_events, tables.battery_truth,
-                       state, grid, room, seed, p)
+                       state, grid, block_c, seed, p)
 
 
 def _subset(slots, units, rows, result, removed_s, reasons, tests, keep):
@@ -201,13 +202,15 @@ def _removals(units, result: ageing.AgeingResult, schedule: operations.Schedule,
     return removed, reasons, (tests, measured)
 
 
-def _environment(env: SiteEnvironment, site_id: str, grid: np.ndarray, step_s: int):
-    """The environment table at the output step (thermal lag warmed up over two days)."""
-    sampler = RoomSampler(env, step_s)
+def _environment(env: SiteEnvironment, site_id: str, grid: np.ndarray, step_s: int,
+                 p: ph.PhysicsParams):
+    """The environment table at the output step, and the blocks' base temperature: the room
+    seen through the blocks' own thermal lag (both lags warmed up over two days)."""
     warm = grid[0] - step_s * np.arange(int(2 * DAY_S // step_s), 0, -1)
-    if len(warm):
-        sampler.sample(warm)
-    s = sampler.sample(grid)
+    s = RoomSampler(env, step_s).sample(np.concatenate([warm, grid]))
+    alpha = ph.lag_coefficient(step_s, p.block_thermal_tau_min * 60.0)
+    block = lfilter([alpha], [1.0, alpha - 1.0], s["room_c"], zi=[(1 - alpha) * s["room_c"][0]])[0]
+    s = {k: v[len(warm):] for k, v in s.items()}
     frame = pl.DataFrame({
         "site_id": pl.repeat(site_id, len(grid), eager=True),
         "ts": pl.Series((grid * 1e6).astype(np.int64)).cast(pl.Datetime("us", "UTC")),
@@ -217,7 +220,7 @@ def _environment(env: SiteEnvironment, site_id: str, grid: np.ndarray, step_s: i
         "hvac_state": pl.Series(["normal", "degraded", "failed"]).gather(s["hvac_state"]),
         "grid_up": env.grid_up(grid),
     })
-    return frame, s["room_c"]
+    return frame, block[len(warm):]
 
 
 def _fleet_state(site_id, generations, tables: SiteTables, schedule, strings, grid, seed,

@@ -39,7 +39,11 @@ class PhysicsParams:
     polarization_factor: float = 3.0  # discharge: polarisation ~3x the ohmic drop (~0.8 V at C/2)
     tafel_v: float = 0.104  # charge overpotential slope per block: 0.6 V at float, ~1.1 V at C/10
     exchange_current_ma_per_ah: float = 0.005  # sets eta = 0.6 V at the 0.8 mA/Ah float current
-    thermal_lag_minutes: float = 40.0  # block lags room by minutes to an hour (DOMAIN §2)
+    block_thermal_tau_min: float = 40.0  # block lags room by minutes to an hour (DOMAIN §2)
+    short_rate_per_year: float = 0.002  # internal shorts per unit-year when new (defects, age)
+    short_wear_gain: float = 8.0  # x(1 + 8 u^2): shorts concentrate late in life (DOMAIN §3)
+    runaway_rate_per_year: float = 0.0004  # thermal runaway per unit-year at 25 degC (rare)
+    runaway_dryout_gain: float = 4.0  # dry-out raises runaway risk (DOMAIN §3 table)
 
     @property
     def activation_energy_ev(self) -> float:

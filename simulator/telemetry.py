@@ -66,10 +66,11 @@ def _per_string(t: np.ndarray, state: FleetState, fn) -> np.ndarray:
 
 
 def chunk_frame(
-    t: np.ndarray, room_c: np.ndarray, state: FleetState, p: ph.PhysicsParams,
+    t: np.ndarray, block_c: np.ndarray, state: FleetState, p: ph.PhysicsParams,
     rng: np.random.Generator,
 ) -> pl.DataFrame:
-    """Telemetry rows for the time grid `t` (seconds), ordered by time then unit."""
+    """Telemetry rows for the time grid `t` (seconds), ordered by time then unit.
+    `block_c` is the room temperature as the blocks feel it (after their thermal lag)."""
     n_t, n_u = len(t), len(state.install_s)
     tt = t[:, None]
     hour = np.clip(((t - state.window_start_s) // 3600).astype(np.int64), 0,
@@ -88,8 +89,8 @@ def chunk_frame(
     mode = np.where(discharging, 3, np.where(boosting, 1, np.where(equalizing, 2, 0)))
 
     runaway = np.clip((tt - state.runaway_s) / (36 * 3600.0), 0.0, 1.0)
-    temp = room_c[:, None] + state.hotspot_c + RUNAWAY_RISE_C * runaway**1.5
-    float_v = ph.float_setpoint(room_c, p)[:, None] + state.float_v_offset
+    temp = block_c[:, None] + state.hotspot_c + RUNAWAY_RISE_C * runaway**1.5
+    float_v = ph.float_setpoint(block_c, p)[:, None] + state.float_v_offset
     float_v = float_v + np.select(
         [state.wear_mode == ageing.SULFATION, state.wear_mode == ageing.DRY_OUT],
         [-0.1 * u, 0.04 * u], 0.0)
