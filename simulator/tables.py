@@ -54,7 +54,8 @@ def build_tables(site_id, strings, generations, schedule: operations.Schedule,
     at = d.start_s[:, None]
     in_service = (at >= install) & (at < removed) & (string_of == d.string_idx[:, None])
     depth = np.nanmax(np.where(in_service, dod, np.nan), axis=1, initial=0.0)
-    ah = np.nanmin(np.where(in_service, dod * cap_at, np.inf), axis=1)
+    drawn = np.where(in_service, dod * cap_at, np.inf)
+    ah = np.where(np.isnan(drawn), np.inf, drawn).min(axis=1)
     ah = np.where(np.isfinite(ah), ah, 0.0)
     hours = ah / d.current_a
     modes = operations.mode_intervals(schedule, hours, depth, len(strings))

@@ -114,7 +114,7 @@ def _validate(
     summary = _summarise(df, usable, ranges, key if timed else None, expected_step_s)
     n = df.height
     checks = [_Check("rows", "ExpectColumnSumToBeBetween", {"column": "rows", "min_value": 1},
-                     n, f"{key}: partition has no rows")]
+                     n, f"{table}: partition has no rows")]
     for col in sorted(usable):
         missing = _total(summary, f"{col}__missing")
         checks.append(_Check(f"{col}.missing", "ExpectColumnValuesToBeBetween",
@@ -216,6 +216,10 @@ def _total(summary: pl.DataFrame, col: str) -> int:
     return int(summary[col].sum())
 
 
+def _g(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.6g}"
+
+
 def _range_checks(
     summary: pl.DataFrame, col: str, lo: float, hi: float, unit: str, n: int
 ) -> list[_Check]:
@@ -226,10 +230,10 @@ def _range_checks(
     return [
         _Check(f"{col}.below_min", "ExpectColumnValuesToBeBetween",
                {"column": f"{col}__min", "min_value": lo}, below,
-               f"{col}: {below:,} {where} below {lo} {unit} (e.g. {lowest})"),
+               f"{col}: {below:,} {where} below {lo} {unit} (min {_g(lowest)})"),
         _Check(f"{col}.above_max", "ExpectColumnValuesToBeBetween",
                {"column": f"{col}__max", "max_value": hi}, above,
-               f"{col}: {above:,} {where} above {hi} {unit} (e.g. {highest})"),
+               f"{col}: {above:,} {where} above {hi} {unit} (max {_g(highest)})"),
     ]
 
 
