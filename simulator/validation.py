@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -63,13 +63,6 @@ class _Check:
     failure: str  # reported if GX fails the expectation
 
 
-@dataclass
-class _Plan:
-    failures: list[str] = field(default_factory=list)
-    metadata: Metadata = field(default_factory=dict)
-    batches: list[tuple[pd.DataFrame, list[_Check]]] = field(default_factory=list)
-
-
 def validate_telemetry(
     df: pl.DataFrame,
     *,
@@ -108,11 +101,11 @@ def _validate(
 ) -> ValidationResult:
     if expected_step_s <= 0:
         raise ValueError(f"expected_step_s must be positive, got {expected_step_s}")
-    plan = _Plan(metadata={"rows": df.height})
-    usable = _check_schema(df, schema.TABLES[table], plan)
+    n = df.height
+    usable, failures = _check_schema(df, schema.TABLES[table])
+    metadata: Metadata = {"rows": n, "schema.problems": len(failures)}
     timed = key in usable and "ts" in usable
     summary = _summarise(df, usable, ranges, key if timed else None, expected_step_s)
-    n = df.height
     checks = [_Check("rows", "ExpectColumnSumToBeBetween", {"column": "rows", "min_value": 1},
                      n, f"{table}: partition has no rows")]
     for col in sorted(usable):
@@ -123,45 +116,41 @@ def _validate(
     for col, (lo, hi, unit) in ranges.items():
         if col in usable:
             checks += _range_checks(summary, col, lo, hi, unit, n)
-            for stat in ("min", "max"):
-                value = getattr(summary[f"{col}__{stat}"], stat)()
-                if value is not None:
-                    plan.metadata[f"{col}.{stat}"] = float(value)
+            lowest, highest = summary[f"{col}__min"].min(), summary[f"{col}__max"].max()
+            if lowest is not None and highest is not None:
+                metadata |= {f"{col}.min": float(lowest), f"{col}.max": float(highest)}
     if timed:
         checks += _time_checks(summary, key, expected_step_s, max_gap_share)
         groups = summary.height
-        plan.metadata[f"{key}.count"] = groups
+        metadata[f"{key}.count"] = groups
         if expected_groups is not None:
             checks.append(_Check(f"{key}.count", "ExpectTableRowCountToEqual",
                                  {"value": expected_groups}, groups,
                                  f"{key}: {groups} distinct values, expected {expected_groups}"))
-    plan.batches.append((_to_pandas(summary, checks), checks))
-    for col, allowed in categories.items():
-        if col in usable:
-            plan.batches.append(_category_batch(df, col, allowed))
-    failed = _run_gx(plan.batches)
-    for _, batch_checks in plan.batches:
-        for check in batch_checks:
-            plan.metadata[check.key] = check.observed
-            if check.key in failed:
-                plan.failures.append(check.failure)
-    plan.metadata["gx.expectations"] = sum(len(c) for _, c in plan.batches)
-    plan.metadata["gx.failed"] = len(failed)
-    return ValidationResult(table, not plan.failures, n, plan.failures, plan.metadata)
+    batches = [(_to_pandas(summary, checks), checks)]
+    batches += [_category_batch(df, col, allowed)
+                for col, allowed in categories.items() if col in usable]
+    failed = _run_gx(batches)
+    for check in (c for _, batch_checks in batches for c in batch_checks):
+        metadata[check.key] = check.observed
+        if check.key in failed:
+            failures.append(check.failure)
+    metadata["gx.expectations"] = sum(len(c) for _, c in batches)
+    metadata["gx.failed"] = len(failed)
+    return ValidationResult(table, not failures, n, failures, metadata)
 
 
-def _check_schema(df: pl.DataFrame, contract: dict[str, pl.DataType], plan: _Plan) -> set[str]:
+def _check_schema(df: pl.DataFrame, contract: dict[str, pl.DataType]) -> tuple[set[str], list[str]]:
     """Report missing or incompatible columns; return the ones safe to check further."""
-    usable = set()
+    usable, failures = set(), []
     for col, expected in contract.items():
         if col not in df.columns:
-            plan.failures.append(f"{col}: column missing (expected {expected})")
+            failures.append(f"{col}: column missing (expected {expected})")
         elif not _compatible(df.schema[col], expected):
-            plan.failures.append(f"{col}: type {df.schema[col]} is not compatible with {expected}")
+            failures.append(f"{col}: type {df.schema[col]} is not compatible with {expected}")
         else:
             usable.add(col)
-    plan.metadata["schema.problems"] = len(plan.failures)
-    return usable
+    return usable, failures
 
 
 def _compatible(actual: pl.DataType, expected: pl.DataType) -> bool:
@@ -216,7 +205,7 @@ def _total(summary: pl.DataFrame, col: str) -> int:
     return int(summary[col].sum())
 
 
-def _g(value: Any) -> str:
+def _fmt(value: Any) -> str:
     return "n/a" if value is None else f"{value:.6g}"
 
 
@@ -230,10 +219,10 @@ def _range_checks(
     return [
         _Check(f"{col}.below_min", "ExpectColumnValuesToBeBetween",
                {"column": f"{col}__min", "min_value": lo}, below,
-               f"{col}: {below:,} {where} below {lo} {unit} (min {_g(lowest)})"),
+               f"{col}: {below:,} {where} below {lo} {unit} (min {_fmt(lowest)})"),
         _Check(f"{col}.above_max", "ExpectColumnValuesToBeBetween",
                {"column": f"{col}__max", "max_value": hi}, above,
-               f"{col}: {above:,} {where} above {hi} {unit} (max {_g(highest)})"),
+               f"{col}: {above:,} {where} above {hi} {unit} (max {_fmt(highest)})"),
     ]
 
 
