@@ -26,7 +26,7 @@ pipeline: setup
 	$(RUN) rul pipeline
 
 demo: setup
-	$(RUN) rul pipeline
+	$(RUN) rul pipeline || echo "rul pipeline reported failures (above); starting the UI anyway"
 	$(RUN) dagster dev --host 127.0.0.1 --port 3000
 
 bench: setup

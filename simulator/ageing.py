@@ -129,7 +129,7 @@ def simulate_units(
     n = len(units)
     t_begin = np.floor(units.install_s.min() / clock_s) * clock_s
     w0, w1 = window_s
-    n_window = int(round((w1 - w0) / clock_s))
+    n_window = round((w1 - w0) / clock_s)
     chunk = max(1, min(int(YEAR_S // clock_s), CHUNK_CELLS // max(n, 1)))
     dt_h = clock_s / HOUR_S
     win_u = np.full((n_window, n), np.nan)
@@ -183,7 +183,7 @@ def simulate_units(
         new = (idx >= 0) & np.isinf(cross_s) & (t[np.maximum(idx, 0)] >= units.install_s)
         cross_s[new] = t[idx[new]]
 
-        lo = int(round((t[0] - w0) / clock_s))
+        lo = round((t[0] - w0) / clock_s)
         a, b = max(lo, 0), min(lo + chunk, n_window)
         if b > a:
             win_u[a:b] = np.where(active, u, np.nan)[a - lo:b - lo]

@@ -20,8 +20,12 @@ from simulator.fleet import Slot, day_s, draw_units, fleet_tables, initial_slots
 from simulator.streams import stream
 from simulator.tables import SiteTables, build_tables
 from simulator.telemetry import (
-    MONITOR_OUTAGE_MEDIAN_H, MONITOR_OUTAGES_PER_YEAR, STUCK_MEDIAN_H, STUCK_PER_YEAR,
-    FleetState, chunk_frame,
+    MONITOR_OUTAGE_MEDIAN_H,
+    MONITOR_OUTAGES_PER_YEAR,
+    STUCK_MEDIAN_H,
+    STUCK_PER_YEAR,
+    FleetState,
+    chunk_frame,
 )
 
 __all__ = ["SiteHistory", "Window", "fleet_tables", "simulate_site"]
@@ -78,7 +82,7 @@ class SiteHistory:
     def telemetry_chunks(self) -> Iterator[pl.DataFrame]:
         """Telemetry in time order, in chunks of whole days of about 1.5 M rows."""
         n_units = max(len(self._state.install_s), 1)
-        steps_per_day = int(round(DAY_S / (self._grid_s[1] - self._grid_s[0]))) if len(
+        steps_per_day = round(DAY_S / (self._grid_s[1] - self._grid_s[0])) if len(
             self._grid_s) > 1 else 1
         days = max(1, TELEMETRY_CHUNK_ROWS // (n_units * steps_per_day))
         size = days * steps_per_day
@@ -175,7 +179,7 @@ def _removals(units, result: ageing.AgeingResult, schedule: operations.Schedule,
     test, an internal short or a thermal runaway (detected by the monitor). Decisions before
     the window count too, so the units found in service when it opens are the ones a
     maintained fleet would have."""
-    w0, w1 = window
+    _w0, w1 = window
     n = len(units)
     rng = stream(seed, ids[0] if ids else "", "removals", gen)
     removed = np.full(n, np.inf)
@@ -244,7 +248,7 @@ def _fleet_state(site_id, generations, tables: SiteTables, schedule, strings, gr
         r = stream(seed, battery_id, "stuck")
         s = intervals.poisson_starts(r, w0, w1, STUCK_PER_YEAR)
         stuck.append(intervals.merge(s, s + 3600 * STUCK_MEDIAN_H * r.lognormal(0, 0.8, len(s))))
-    n_days = int(round((w1 - w0) / DAY_S))
+    n_days = round((w1 - w0) / DAY_S)
     return FleetState(
         battery_id=ids, string_id=tables.batteries["string_id"], site_id=site_id,
         string_idx=cat("string_idx"), install_s=cat("install_s"),

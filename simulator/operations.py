@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator import intervals
 from simulator.ageing import Discharges
 from simulator.config import Site
 from simulator.environment import DAY_S, YEAR_S, SiteEnvironment

@@ -173,7 +173,7 @@ def _rows(t, site_id, strings, string_idx, battery_ids, kind, resistance=None, c
 
 def _truth(site_id, ids, install, removed, rated, capacity, results, w0, w1) -> pl.DataFrame:
     """Daily hidden truth for every unit in service that day (labels and evaluation only)."""
-    days = w0 + DAY_S * np.arange(int(round((w1 - w0) / DAY_S)))
+    days = w0 + DAY_S * np.arange(round((w1 - w0) / DAY_S))
     hour = ((days - w0) // 3600).astype(int)
     cross = np.concatenate([r.cross_s for r in results])
     end_mode = np.concatenate([r.end_mode for r in results])

@@ -26,8 +26,10 @@ if TYPE_CHECKING:
 
 MAX_GAP_SHARE = 0.10
 
+# Physical limits of a 12 V monobloc and its monitor: wide enough for a shorted block under
+# load (~2 V lower), narrow enough to catch unit mistakes (millivolts, volts per cell, kelvin).
 TELEMETRY_RANGES: dict[str, tuple[float, float, str]] = {
-    "voltage_v": (9.0, 16.0, "V"),
+    "voltage_v": (6.0, 16.0, "V"),
     "current_a": (-400.0, 400.0, "A"),
     "temperature_c": (0.0, 80.0, "°C"),
     "resistance_mohm": (0.5, 50.0, "mΩ"),

@@ -1,0 +1,65 @@
+"""Each site's simulated history: one simulation produces every site table at once, so one
+multi-asset per site partition writes them all, then publishes them together if the site's
+sensor data passes its blocking checks."""
+
+from collections.abc import Iterator
+
+import dagster as dg
+
+from assets.metadata import table_metadata
+from assets.validation.checks import check_specs, validate_site
+from pipelines.simulation import Simulation
+from pipelines.storage import LakeStorage
+
+DESCRIPTIONS = {
+    "environment": "Outdoor and battery-room climate, HVAC state and grid status per step.",
+    "telemetry": "Per-battery voltage, current, temperature, ohmic readings, SoC and mode.",
+    "batteries": "Every battery unit that served at the site, with install/removal dates.",
+    "discharge_events": "Grid outages that discharged a string: duration, depth, worst block.",
+    "discharge_curves": "Per-battery voltage and current during each discharge event.",
+    "maintenance_events": "Ohmic readings, capacity tests and replacements by technicians.",
+    "battery_truth": "Hidden ground truth per battery: capacity, SoH, true RUL, failure mode.",
+}
+
+
+def build_site_history(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    """The per-site multi-asset for the configured sites (partitions come from the fleet)."""
+    specs = [
+        dg.AssetSpec(
+            ["lake", table],
+            description=text,
+            group_name="data",
+            kinds={"parquet"},
+            deps=[dg.AssetKey(["lake", "strings"])],
+            skippable=True,  # not materialized when the site is quarantined
+        )
+        for table, text in DESCRIPTIONS.items()
+    ]
+
+    @dg.multi_asset(
+        name="site_history",
+        specs=specs,
+        check_specs=check_specs(partitions),
+        partitions_def=partitions,
+        can_subset=False,
+    )
+    def site_history(
+        context: dg.AssetExecutionContext, storage: LakeStorage, simulation: Simulation
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+        """Simulate one site, stage its tables, validate them and publish or quarantine."""
+        site_id = context.partition_key
+        staged = storage.stage_site(simulation.simulate(site_id))
+        try:
+            results = validate_site(staged, step_s=simulation.step_s)
+        except BaseException:
+            storage.quarantine(staged)  # never leave a staged site behind
+            raise
+        yield from results
+        if not all(result.passed for result in results):
+            where = storage.quarantine(staged)
+            context.log.error(f"{site_id} failed validation; quarantined in {where}")
+            return
+        for table, written in storage.publish(staged).items():
+            yield dg.MaterializeResult(asset_key=["lake", table], metadata=table_metadata(written))
+
+    return site_history

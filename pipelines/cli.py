@@ -1,0 +1,178 @@
+"""`rul`: the command line over the same functions the Dagster assets call. Heavy libraries are
+imported inside the commands, so `rul --help` and argument errors answer at once.
+
+Expected problems (bad config, date, step or output folder) end with one line
+`rul: error: ...` on stderr and exit status 2; failed pipeline runs exit with 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+
+class UserError(Exception):
+    """A problem the user can fix; the message is shown as is."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage dump
+        self.exit(2, f"rul: error: {message}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from pipelines.settings import SettingsError
+    from simulator.config import FleetConfigError
+
+    try:
+        return args.command(args)
+    except (UserError, SettingsError, FleetConfigError) as exc:
+        print(f"rul: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="rul", description="Thai battery fleet RUL platform.")
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    gen = commands.add_parser(
+        "generate",
+        help="simulate a fleet history into a Parquet lake (no Dagster)",
+        description="Defaults come from RUL_FLEET_CONFIG, RUL_START, RUL_DAYS, RUL_STEP and "
+        "RUL_SEED.",
+    )
+    gen.add_argument("--fleet", metavar="CONFIG", help="fleet TOML (default: built-in fleet)")
+    gen.add_argument("--start", metavar="DATE", help="first day, e.g. 2024-01-01")
+    gen.add_argument("--days", metavar="N", help="length of the history in days")
+    gen.add_argument("--step", metavar="STEP", help="sampling step: 60s, 15m, 1h or 1d")
+    gen.add_argument("--seed", metavar="S", help="random seed")
+    gen.add_argument("--scale", metavar="K", default="1", help="repeat the fleet K times")
+    gen.add_argument("--out", metavar="DIR", required=True, help="lake folder to write")
+    gen.set_defaults(command=_generate)
+
+    pipe = commands.add_parser(
+        "pipeline",
+        help="materialize every asset for every site once (headless Dagster)",
+        description="Uses the Dagster instance in DAGSTER_HOME and the RUL_* settings.",
+    )
+    pipe.set_defaults(command=_pipeline)
+
+    sites = commands.add_parser("sites", help="inspect the configured sites")
+    site_commands = sites.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    listing = site_commands.add_parser("list", help="list the configured sites")
+    listing.add_argument("--fleet", metavar="CONFIG", help="fleet TOML (default: built-in fleet)")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(command=_sites_list)
+    return parser
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from pipelines.settings import Settings, parse_date, parse_int, parse_positive, parse_step
+
+    env = Settings.from_env()
+    start = parse_date(args.start, "--start") if args.start else env.start
+    days = parse_positive(args.days, "--days") if args.days else env.days
+    step_s = parse_step(args.step, "--step") if args.step else env.step_s
+    seed = parse_int(args.seed, "--seed") if args.seed else env.seed
+    scale = parse_positive(args.scale, "--scale")
+
+    from simulator.config import load_fleet
+
+    fleet = load_fleet(args.fleet or env.fleet_config, scale=scale)
+    out = _writable_dir(Path(args.out))
+
+    from pipelines import lake  # heavy imports only once the arguments are known to be good
+    from simulator.generate import Window, fleet_tables, simulate_site
+
+    window = Window(start, days, step_s)  # parse_* already enforced Window's rules
+    began = time.perf_counter()
+    rows: Counter[str] = Counter()
+    for table, written in lake.write_fleet(out, fleet_tables(fleet)).items():
+        rows[table] += written.rows
+    for site in fleet.sites:
+        site_began = time.perf_counter()
+        try:
+            history = simulate_site(fleet, site.code, window, seed)
+        except ValueError as exc:  # e.g. a window that ends before the site had batteries
+            raise UserError(str(exc)) from None
+        for table, written in lake.publish(lake.stage_site(out, history)).items():
+            rows[table] += written.rows
+        print(f"{site.code:<16} {time.perf_counter() - site_began:8.1f} s", flush=True)
+    print(f"\n{'table':<20} {'rows':>14}")
+    for table, count in rows.items():
+        print(f"{table:<20} {count:>14,}")
+    print(f"\n{len(fleet.sites)} sites, {days} days at {step_s} s steps, seed {seed}: "
+          f"{time.perf_counter() - began:.1f} s -> {out}")
+    return 0
+
+
+def _writable_dir(path: Path) -> Path:
+    probe = path / f".rul-write-probe-{os.getpid()}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"--out: cannot write to {path}: {exc.strerror or exc}") from None
+    return path.resolve()
+
+
+def _pipeline(args: argparse.Namespace) -> int:
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        raise UserError("DAGSTER_HOME is not set: run `make pipeline`, or export it as the "
+                        "folder that holds dagster.yaml (the repo root)")
+    from pipelines.settings import Settings
+
+    settings = Settings.from_env()  # absolute paths, resolved before changing folder
+
+    import dagster as dg
+
+    from pipelines.definitions import build_definitions
+    from pipelines.headless import run_all
+
+    defs = build_definitions(settings)
+    # dagster.yaml names its storage folders relative to DAGSTER_HOME
+    with contextlib.chdir(home), dg.DagsterInstance.get() as instance:
+        outcomes = run_all(defs, instance, echo=lambda line: print(line, flush=True))
+    failed = [o.label for o in outcomes if o.failures]
+    total = sum(o.seconds for o in outcomes)
+    if failed:
+        print(f"{len(failed)} of {len(outcomes)} runs failed ({', '.join(failed)}); {total:.1f} s")
+        return 1
+    print(f"all {len(outcomes)} runs succeeded in {total:.1f} s; data in {settings.data_dir}")
+    return 0
+
+
+def _sites_list(args: argparse.Namespace) -> int:
+    from pipelines.settings import Settings
+    from simulator.config import load_fleet
+
+    fleet = load_fleet(args.fleet or Settings.from_env().fleet_config)
+    sites = [
+        {
+            "site_id": site.code,
+            "name": site.name,
+            "region": site.region,
+            "systems": len(site.systems),
+            "batteries": sum(s.strings * s.blocks_per_string for s in site.systems),
+        }
+        for site in fleet.sites
+    ]
+    if args.json:
+        print(json.dumps(sites, indent=2))
+    else:
+        for s in sites:
+            print(f"{s['site_id']:<12} {s['region']:<13} {s['batteries']:>5} batteries  {s['name']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,40 @@
+"""The Dagster entry point (`[tool.dagster] module_name`). Definitions are built when Dagster
+loads the code location, not at import, because the site partitions come from the fleet
+config that the environment names."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from assets.data.fleet import fleet
+from assets.data.site_history import build_site_history
+from assets.data.warehouse import warehouse
+from pipelines.jobs import materialize_all
+from pipelines.settings import Settings
+from pipelines.simulation import Simulation
+from pipelines.storage import LakeStorage
+from simulator.config import load_fleet
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    config = str(settings.fleet_config) if settings.fleet_config else None
+    partitions = dg.StaticPartitionsDefinition([site.code for site in load_fleet(config).sites])
+    return dg.Definitions(
+        assets=[fleet, build_site_history(partitions), warehouse],
+        jobs=[materialize_all],
+        resources={
+            "storage": LakeStorage(base_dir=str(settings.data_dir)),
+            "simulation": Simulation(
+                fleet_config=config,
+                seed=settings.seed,
+                start=settings.start.isoformat(),
+                days=settings.days,
+                step_s=settings.step_s,
+            ),
+        },
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions(Settings.from_env())

@@ -1,0 +1,82 @@
+"""`rul pipeline`: materialize every asset for every site once, in this process, recorded in
+the Dagster instance (so `dagster dev` shows the runs). Runs go in dependency order: the
+unpartitioned fleet tables, one run per site partition, then what depends on all sites."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+# Events are logged at DEBUG; INFO keeps the asset's own messages and every error.
+RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+JOB = "materialize_all"
+
+
+@dataclass
+class Outcome:
+    label: str
+    seconds: float
+    failures: list[str] = field(default_factory=list)
+
+
+def plan(defs: dg.Definitions) -> list[tuple[str, set[dg.AssetKey], str | None]]:
+    """(label, asset keys, partition key) for each run, in the order they must run."""
+    graph = defs.resolve_asset_graph()
+    keys = set(graph.materializable_asset_keys)
+    partitioned = {k for k in keys if graph.get(k).partitions_def is not None}
+    after = dg.AssetSelection.assets(*partitioned).downstream(include_self=False).resolve(graph)
+    partitions = defs.resolve_job_def(JOB).partitions_def
+    sites = partitions.get_partition_keys() if partitions else []
+    runs = [("fleet", keys - partitioned - after, None)]
+    runs += [(site, partitioned, site) for site in sites]
+    return [*runs, ("warehouse", set(after), None)]
+
+
+def run_all(
+    defs: dg.Definitions, instance: dg.DagsterInstance, echo: Callable[[str], None]
+) -> list[Outcome]:
+    job = defs.resolve_job_def(JOB)
+    outcomes = []
+    for label, keys, partition in plan(defs):
+        if not keys:
+            continue
+        began = time.perf_counter()
+        result = job.execute_in_process(
+            run_config=RUN_CONFIG,
+            instance=instance,
+            partition_key=partition,
+            asset_selection=sorted(keys, key=lambda k: k.to_user_string()),
+            raise_on_error=False,
+        )
+        outcome = Outcome(label, time.perf_counter() - began, _failures(result))
+        echo(f"{label:<12} {'ok' if not outcome.failures else 'FAILED':<6} {outcome.seconds:7.1f} s")
+        for failure in outcome.failures:
+            echo(f"  - {failure}")
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _failures(result: dg.ExecuteInProcessResult) -> list[str]:
+    """One line per failed expectation or failed step (a blocking check's step failure only
+    repeats the check, so it is left out)."""
+    checks = [
+        f"{e.asset_key.to_user_string()}:{e.check_name}: {line.removeprefix('- ')}"
+        for e in result.get_asset_check_evaluations()
+        if not e.passed
+        for line in _check_failures(e)
+    ]
+    steps = [
+        f"step {e.step_key}: {e.step_failure_data.error.message.strip().splitlines()[0]}"
+        for e in result.get_step_failure_events()
+        if e.step_failure_data.error is not None
+        and e.step_failure_data.error.cls_name != "DagsterAssetCheckFailedError"
+    ]
+    return checks + steps if checks or steps or result.success else ["run failed"]
+
+
+def _check_failures(evaluation: dg.AssetCheckEvaluation) -> list[str]:
+    failures = evaluation.metadata.get("failures")
+    return str(failures.value).splitlines() if failures else [evaluation.description or "failed"]

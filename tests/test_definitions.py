@@ -1,0 +1,82 @@
+"""The Dagster code location: loads from the environment, has the expected assets and checks,
+and the repo's dagster.yaml keeps instance storage under data/dagster."""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from pipelines import definitions
+from pipelines.settings import REPO_ROOT, Settings, SettingsError
+
+SITE_TABLES = [
+    "environment",
+    "telemetry",
+    "batteries",
+    "discharge_events",
+    "discharge_curves",
+    "maintenance_events",
+    "battery_truth",
+]
+EXPECTED_KEYS = {
+    *(f"lake/{t}" for t in ["sites", "systems", "strings", *SITE_TABLES]),
+    "warehouse",
+}
+
+
+def test_code_location_loads_from_environment(monkeypatch, tmp_path, fleet_toml):
+    monkeypatch.setenv("RUL_DATA_DIR", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("RUL_FLEET_CONFIG", str(fleet_toml))
+    defs = definitions.defs()
+    graph = defs.resolve_asset_graph()
+
+    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == EXPECTED_KEYS
+    partitions = defs.resolve_job_def("materialize_all").partitions_def
+    assert partitions.get_partition_keys() == ["DC-CNX-01", "DC-KKN-01"]
+    assert defs.resources["storage"].base_dir == str(tmp_path / "elsewhere")
+
+
+def test_environment_is_read_when_loading_not_when_importing(monkeypatch):
+    monkeypatch.setenv("RUL_SEED", "not-a-number")
+    importlib.reload(definitions)
+    with pytest.raises(SettingsError, match="RUL_SEED"):
+        definitions.defs()
+
+
+def test_sensor_tables_have_blocking_checks(settings):
+    defs = definitions.build_definitions(settings)
+    dg.Definitions.validate_loadable(defs)
+    graph = defs.resolve_asset_graph()
+    checks = {key.to_user_string(): graph.get_check_spec(key) for key in graph.asset_check_keys}
+
+    assert set(checks) == {"lake/telemetry:expectations", "lake/environment:expectations"}
+    assert all(spec.blocking for spec in checks.values())
+
+
+def test_assets_are_grouped_and_duckdb_writes_are_pooled(settings):
+    defs = definitions.build_definitions(settings)
+    specs = {spec.key.to_user_string(): spec for spec in defs.resolve_all_asset_specs()}
+
+    assert {spec.group_name for spec in specs.values()} == {"data"}
+    assert all(spec.description for spec in specs.values())
+    assert defs.resolve_assets_def("warehouse").op.pool == "duckdb_writer"
+
+
+def test_settings_defaults_are_rooted_in_the_data_dir():
+    settings = Settings.from_env({})
+    assert settings.data_dir == REPO_ROOT / "data" and settings.fleet_config is None
+    assert (settings.seed, settings.days, settings.step_s) == (42, 730, 3600)
+
+
+def test_dagster_yaml_puts_instance_storage_under_data_dagster(tmp_path, monkeypatch):
+    shutil.copy(REPO_ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
+    monkeypatch.chdir(tmp_path)
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        instance.get_runs()
+    created = {p.name for p in tmp_path.iterdir()}
+    assert created == {"dagster.yaml", "data"}
+    assert Path("data/dagster/storage/history/runs.db").exists()
