@@ -1,0 +1,246 @@
+"""Point-in-time features per battery: the one code path for training, scoring and
+`rul predict`, so there is no training/serving skew.
+
+A snapshot at day D (00:00 UTC) sees only telemetry and maintenance before D. Inputs are the
+measurable tables (telemetry, batteries, optionally maintenance events); `battery_truth` is
+never read here. Telemetry is first reduced to one row per battery and day, then lookback
+windows (1, 7, 30, 90 days and the whole observed life) are rolling sums over those days.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from simulator import physics as ph
+from simulator.config import load_fleet
+
+SNAPSHOT_EVERY_DAYS = 7
+MIN_HISTORY_DAYS = 14  # fewer observed days: reported as insufficient data, never guessed
+WINDOWS = {"1d": 1, "7d": 7, "30d": 30, "90d": 90}
+BASELINE_DAYS = (90, 180)  # own ohmic baseline, taken 90-180 days after install (DOMAIN §3)
+KEYS = ["battery_id", "ts"]
+CATEGORICAL = ["battery_model", "site_id"]
+
+# RUL must not rise with these (physics: heat, wear and resistance rise shorten life)
+DECREASING = [
+    "age_days", "life_used_est", "arrhenius_hours_life", "arrhenius_hours_90d",
+    "hours_above_30_life", "hours_above_35_life", "r_vs_nominal", "r_vs_baseline",
+    "r_vs_first30", "discharge_ah_life",
+]
+INCREASING = ["g_vs_nominal", "last_capacity_test_soh"]
+
+
+def _arrhenius(temp: pl.Expr, p: ph.PhysicsParams) -> pl.Expr:
+    """Ageing speed relative to 25 degC: the physics module's factor as a Polars expression."""
+    k = p.activation_energy_ev / ph.BOLTZMANN_EV
+    return (k * (1.0 / (p.reference_temp_c + ph.KELVIN) - 1.0 / (temp + ph.KELVIN))).exp()
+
+
+def daily_aggregates(telemetry: pl.LazyFrame, step_s: int, p: ph.PhysicsParams) -> pl.LazyFrame:
+    """One row per battery and UTC day: exposure, float behaviour, ohmics and discharges."""
+    h = step_s / 3600.0
+    setpoint = p.float_v_per_block + p.float_comp_v_per_c * (
+        pl.col("temperature_c").clip(p.float_comp_min_c, p.float_comp_max_c) - p.reference_temp_c)
+    on_float = pl.col("mode") == "float"
+    discharging = pl.col("mode") == "discharge"
+    return telemetry.group_by("battery_id", day=pl.col("ts").dt.truncate("1d")).agg(
+        rows=pl.len(),
+        temp_sum=pl.col("temperature_c").sum(),
+        temp_max=pl.col("temperature_c").max(),
+        hours_above_30=(pl.col("temperature_c") > 30).sum() * h,
+        hours_above_35=(pl.col("temperature_c") > 35).sum() * h,
+        arrhenius_hours=_arrhenius(pl.col("temperature_c"), p).sum() * h,
+        float_dev_sum=(pl.col("voltage_v") - setpoint).filter(on_float).sum(),
+        float_rows=on_float.sum(),
+        float_current_sum=pl.col("current_a").filter(on_float).sum(),
+        resistance=pl.col("resistance_mohm").median(),
+        conductance=pl.col("conductance_s").median(),
+        discharge_ah=(-pl.col("current_a")).filter(discharging).sum() * h,
+        discharge_depth=(1 - pl.col("soc_pct") / 100).filter(discharging).max(),
+        discharge_min_v=pl.col("voltage_v").filter(discharging).min(),
+    )
+
+
+def _rolling(df: pl.DataFrame) -> pl.DataFrame:
+    """Lookback windows as rolling sums over complete per-battery day grids."""
+    exprs = []
+    for name, n in WINDOWS.items():
+        def roll(col: str, agg: str = "sum", n: int = n) -> pl.Expr:
+            c = pl.col(col)
+            r = c.rolling_max(n, min_samples=1) if agg == "max" else c.rolling_sum(n, min_samples=1)
+            return r.over("battery_id", order_by="day")
+        hours = roll("rows")
+        exprs += [
+            (roll("temp_sum") / hours).alias(f"temp_mean_{name}"),
+            roll("temp_max", "max").alias(f"temp_max_{name}"),
+            roll("hours_above_30").alias(f"hours_above_30_{name}"),
+            roll("hours_above_35").alias(f"hours_above_35_{name}"),
+            roll("arrhenius_hours").alias(f"arrhenius_hours_{name}"),
+        ]
+    life = {c: pl.col(c).cum_sum().over("battery_id", order_by="day") for c in (
+        "rows", "temp_sum", "hours_above_30", "hours_above_35", "arrhenius_hours",
+        "discharge_ah", "float_dev_sum", "float_rows")}
+    return df.with_columns(
+        *exprs,
+        temp_mean_life=life["temp_sum"] / life["rows"],
+        temp_max_life=pl.col("temp_max").cum_max().over("battery_id", order_by="day"),
+        hours_above_30_life=life["hours_above_30"],
+        hours_above_35_life=life["hours_above_35"],
+        arrhenius_hours_life=life["arrhenius_hours"],
+        observed_rows=life["rows"],
+        float_dev_30d=(pl.col("float_dev_sum").rolling_sum(30, min_samples=1)
+                       / pl.col("float_rows").rolling_sum(30, min_samples=1)).over(
+            "battery_id", order_by="day"),
+        float_current_7d=(pl.col("float_current_sum").rolling_sum(7, min_samples=1)
+                          / pl.col("float_rows").rolling_sum(7, min_samples=1)).over(
+            "battery_id", order_by="day"),
+        discharge_ah_life=life["discharge_ah"],
+        discharge_days_life=(pl.col("discharge_ah") > 0).cum_sum().over(
+            "battery_id", order_by="day"),
+        deepest_discharge_life=pl.col("discharge_depth").fill_null(0).cum_max().over(
+            "battery_id", order_by="day"),
+        last_discharge_min_v=pl.col("discharge_min_v").forward_fill().over(
+            "battery_id", order_by="day"),
+        r_now=pl.col("resistance").forward_fill().over("battery_id", order_by="day"),
+        g_now=pl.col("conductance").forward_fill().over("battery_id", order_by="day"),
+    )
+
+
+def _slope(col: str, n: int) -> pl.Expr:
+    """Least-squares slope per day of `col` over the last n days (rolling sums, vectorised)."""
+    x, y = pl.col("day_no").cast(pl.Float64), pl.col(col)
+    ok = y.is_not_null()
+    xs, ys = x.filter(ok) if False else pl.when(ok).then(x), y
+
+    def s(e):
+        return e.rolling_sum(n, min_samples=3).over("battery_id", order_by="day")
+    cnt = s(ok.cast(pl.Float64))
+    sx, sy, sxy, sxx = s(xs), s(ys), s(xs * ys), s(xs * xs)
+    return (cnt * sxy - sx * sy) / (cnt * sxx - sx * sx)
+
+
+def snapshot_features(
+    telemetry: pl.LazyFrame | pl.DataFrame,
+    batteries: pl.DataFrame,
+    maintenance: pl.DataFrame | None = None,
+    *,
+    step_s: int | None = None,
+    as_of: dt.datetime | None = None,
+    every_days: int = SNAPSHOT_EVERY_DAYS,
+    params: ph.PhysicsParams | None = None,
+) -> pl.DataFrame:
+    """Feature rows per battery: weekly snapshots (training) or one row per battery at
+    `as_of` (scoring). Batteries with under MIN_HISTORY_DAYS of telemetry get
+    `sufficient_history = False` and must not be scored."""
+    p = params or ph.PhysicsParams()
+    lazy = telemetry.lazy() if isinstance(telemetry, pl.DataFrame) else telemetry
+    if as_of is not None:
+        lazy = lazy.filter(pl.col("ts") < as_of)
+    step_s = step_s or infer_step_s(lazy)
+    daily = daily_aggregates(lazy, step_s, p).collect()
+    daily = (
+        daily.group_by("battery_id")
+        .agg(first=pl.col("day").min(), last=pl.col("day").max())
+        .with_columns(day=pl.datetime_ranges("first", "last", "1d"))
+        .explode("day")
+        .select("battery_id", "day")
+        .join(daily, on=["battery_id", "day"], how="left")
+        .with_columns(pl.col("rows").fill_null(0), day_no=(pl.col("day").dt.epoch("d")))
+        .sort("battery_id", "day")
+    )
+    daily = _rolling(daily).with_columns(
+        r_slope_30d=_slope("resistance", 30), r_slope_90d=_slope("resistance", 90),
+        g_slope_30d=_slope("conductance", 30), g_slope_90d=_slope("conductance", 90),
+        observed_days=pl.col("day").cum_count().over("battery_id", order_by="day"),
+        ts=pl.col("day") + pl.duration(days=1),  # features of day D-1 are known at D 00:00
+    )
+    if as_of is None:
+        snaps = daily.filter(pl.col("ts").dt.epoch("d") % every_days == 0)
+    else:
+        snaps = daily.group_by("battery_id").agg(pl.all().sort_by("day").last())
+        snaps = snaps.with_columns(ts=pl.lit(as_of).cast(pl.Datetime("us", "UTC")))
+    return _static(snaps, daily, batteries, maintenance, p)
+
+
+def infer_step_s(lazy: pl.LazyFrame) -> int:
+    """The sampling step: the most common gap between a battery's consecutive readings."""
+    gaps = (lazy.select("battery_id", "ts").head(200_000).sort("battery_id", "ts")
+            .select(pl.col("ts").diff().over("battery_id").dt.total_seconds().alias("gap"))
+            .drop_nulls().filter(pl.col("gap") > 0).collect())
+    return int(gaps["gap"].mode().min()) if gaps.height else 3600
+
+
+def _static(snaps, daily, batteries, maintenance, p) -> pl.DataFrame:
+    """Join age, model, own ohmic baselines and the latest capacity test to the snapshots."""
+    design = {m.code: m for m in load_fleet().battery_models}
+    bat = batteries.select(
+        "battery_id", "site_id", "battery_model", "rated_capacity_ah", "install_date",
+        design_life_years=pl.col("battery_model").replace_strict(
+            {k: m.design_life_years for k, m in design.items()}, default=None,
+            return_dtype=pl.Float64),
+        r_nominal=pl.col("battery_model").replace_strict(
+            {k: m.new_resistance_mohm for k, m in design.items()}, default=None,
+            return_dtype=pl.Float64),
+    )
+    install = daily.join(bat.select("battery_id", "install_date"), on="battery_id")
+    since = (pl.col("day").dt.date() - pl.col("install_date")).dt.total_days()
+    baseline = install.filter(since.is_between(*BASELINE_DAYS)).group_by("battery_id").agg(
+        r_base=pl.col("resistance").median(), baseline_ready=pl.col("day").max())
+    first30 = install.filter(pl.col("observed_days") <= 30).group_by("battery_id").agg(
+        r_first30=pl.col("resistance").median(), first30_ready=pl.col("day").max())
+    out = (
+        snaps.join(bat, on="battery_id", how="inner")
+        .join(baseline, on="battery_id", how="left")
+        .join(first30, on="battery_id", how="left")
+        .with_columns(
+            age_days=(pl.col("ts").dt.date() - pl.col("install_date")).dt.total_days(),
+            r_base=pl.when(pl.col("baseline_ready") < pl.col("ts")).then("r_base"),
+            r_first30=pl.when(pl.col("first30_ready") < pl.col("ts")).then("r_first30"),
+        )
+        .with_columns(
+            r_vs_nominal=pl.col("r_now") / pl.col("r_nominal"),
+            g_vs_nominal=pl.col("g_now") * pl.col("r_nominal") / 1000.0,
+            r_vs_baseline=pl.col("r_now") / pl.col("r_base"),
+            r_vs_first30=pl.col("r_now") / pl.col("r_first30"),
+            life_used_est=pl.col("age_days") / 365.25 * pl.col("arrhenius_hours_life")
+            / pl.col("observed_rows").cast(pl.Float64) / pl.col("design_life_years"),
+            sufficient_history=pl.col("observed_days") >= MIN_HISTORY_DAYS,
+        )
+    )
+    out = _capacity_tests(out, maintenance)
+    site_temp = out.group_by("site_id", "ts").agg(site_temp_30d=pl.col("temp_mean_30d").mean())
+    out = out.join(site_temp, on=["site_id", "ts"], how="left").with_columns(
+        hotspot_c=pl.col("temp_mean_30d") - pl.col("site_temp_30d"))
+    return out.select(KEYS + ["site_id", "sufficient_history"] + CATEGORICAL[:1]
+                      + FEATURES).sort(KEYS)
+
+
+def _capacity_tests(out: pl.DataFrame, maintenance: pl.DataFrame | None) -> pl.DataFrame:
+    """The latest capacity test before the snapshot (as SoH %) and its age in days."""
+    cols = {"last_capacity_test_soh": pl.Float64, "capacity_test_age_days": pl.Float64}
+    if maintenance is None or maintenance.height == 0:
+        return out.with_columns(*(pl.lit(None, dtype=t).alias(c) for c, t in cols.items()))
+    tests = (maintenance.filter(pl.col("event_type") == "capacity_test")
+             .select("battery_id", test_ts="ts", measured="measured_capacity_ah")
+             .sort("test_ts"))
+    joined = out.sort("ts").join_asof(tests, left_on="ts", right_on="test_ts", by="battery_id",
+                                      strategy="backward", allow_exact_matches=False)
+    return joined.with_columns(
+        last_capacity_test_soh=100 * pl.col("measured") / pl.col("rated_capacity_ah"),
+        capacity_test_age_days=(pl.col("ts") - pl.col("test_ts")).dt.total_hours() / 24.0,
+    ).drop("measured", "test_ts")
+
+
+FEATURES = [
+    "rated_capacity_ah", "design_life_years", "age_days", "life_used_est",
+    *[f"{stat}_{w}" for w in [*WINDOWS, "life"]
+      for stat in ("temp_mean", "temp_max", "hours_above_30", "hours_above_35",
+                   "arrhenius_hours")],
+    "site_temp_30d", "hotspot_c", "float_dev_30d", "float_current_7d",
+    "r_now", "g_now", "r_vs_nominal", "g_vs_nominal", "r_vs_baseline", "r_vs_first30",
+    "r_slope_30d", "r_slope_90d", "g_slope_30d", "g_slope_90d",
+    "discharge_ah_life", "discharge_days_life", "deepest_discharge_life", "last_discharge_min_v",
+    "last_capacity_test_soh", "capacity_test_age_days", "observed_days",
+]
