@@ -49,8 +49,7 @@ def run(name: str) -> dict:
             history = simulate_site(fleet, site.code, window, seed=42)
             staged = lake.stage_site(out_dir, history)
             if validate:
-                checks = validate_site(staged, step_s=window.step_s,
-                                       batteries=history.batteries.height)
+                checks = validate_site(staged, step_s=window.step_s)
                 if not all(check.passed for check in checks):
                     raise SystemExit(f"{site.code}: validation failed: {checks}")
             rows += staged.files["telemetry"].rows
