@@ -78,12 +78,12 @@ class SiteHistory:
     _block_c: np.ndarray = field(repr=False)  # room temperature through the block's lag
     _seed: int = field(repr=False)
     _params: ph.PhysicsParams = field(repr=False)
+    _days: int = field(repr=False, default=1)
 
     def telemetry_chunks(self) -> Iterator[pl.DataFrame]:
         """Telemetry in time order, in chunks of whole days of about 1.5 M rows."""
         n_units = max(len(self._state.install_s), 1)
-        steps_per_day = round(DAY_S / (self._grid_s[1] - self._grid_s[0])) if len(
-            self._grid_s) > 1 else 1
+        steps_per_day = round(len(self._grid_s) / self._days)
         days = max(1, TELEMETRY_CHUNK_ROWS // (n_units * steps_per_day))
         size = days * steps_per_day
         for k, lo in enumerate(range(0, len(self._grid_s), size)):
@@ -124,7 +124,7 @@ def simulate_site(
     while slots:
         units, rows = draw_units(fleet, site, slots, seed, p)
         result = ageing.simulate_units(env, units, schedule.discharges, (w0, w1), p)
-        removed_s, reasons, tests = _removals(units, result, schedule, (w0, w1), seed,
+        removed_s, reasons, tests = _removals(units, result, schedule, w1, seed,
                                               rows["battery_id"].to_list(), len(generations))
         keep = removed_s > w0  # units gone before the window opens leave no trace in it
         if keep.any():
@@ -143,7 +143,7 @@ def simulate_site(
     state = _fleet_state(site.code, generations, tables, schedule, strings, grid, seed, w0, w1)
     return SiteHistory(site.code, environment, tables.batteries, tables.discharge_events,
                        tables.discharge_curves, tables.maintenance_events, tables.battery_truth,
-                       state, grid, block_c, seed, p)
+                       state, grid, block_c, seed, p, window.days)
 
 
 def _subset(slots, units, rows, result, removed_s, reasons, tests, keep):
@@ -174,12 +174,11 @@ def _next_id(battery_id: str) -> str:
 
 
 def _removals(units, result: ageing.AgeingResult, schedule: operations.Schedule,
-              window: tuple[float, float], seed: int, ids: list[str], gen: int):
+              w1: float, seed: int, ids: list[str], gen: int):
     """When each unit leaves service before the window closes, and why: a failed capacity
     test, an internal short or a thermal runaway (detected by the monitor). Decisions before
     the window count too, so the units found in service when it opens are the ones a
     maintained fleet would have."""
-    _w0, w1 = window
     n = len(units)
     rng = stream(seed, ids[0] if ids else "", "removals", gen)
     removed = np.full(n, np.inf)

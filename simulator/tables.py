@@ -10,7 +10,7 @@ import polars as pl
 from simulator import operations
 from simulator import physics as ph
 from simulator.environment import DAY_S, SiteEnvironment
-from simulator.schema import FAILURE_MODES, conform
+from simulator.schema import FAILURE_MODES, conform, empty
 from simulator.streams import stream
 
 OHMIC_READING_ERROR = 0.03  # hand-held ohmic testers repeat within a few percent
@@ -103,14 +103,11 @@ def _discharges(site_id, strings, schedule, env, in_service, depth, ah, hours, c
             "voltage_v": volts.ravel().astype(np.float32),
             "current_a": np.float32(-d.current_a[k]),
         }))
-    ev = pl.DataFrame(events) if events else pl.DataFrame(schema={"start_ts": pl.Float64,
-                                                                  "end_ts": pl.Float64})
-    if events:
-        ev = ev.with_columns(start_ts=_ts(ev["start_ts"].to_numpy()),
-                             end_ts=_ts(ev["end_ts"].to_numpy()))
-        return conform(ev, "discharge_events"), conform(pl.concat(curves), "discharge_curves")
-    from simulator.schema import empty
-    return empty("discharge_events"), empty("discharge_curves")
+    if not events:
+        return empty("discharge_events"), empty("discharge_curves")
+    ev = pl.DataFrame(events).with_columns(start_ts=_ts([e["start_ts"] for e in events]),
+                                           end_ts=_ts([e["end_ts"] for e in events]))
+    return conform(ev, "discharge_events"), conform(pl.concat(curves), "discharge_curves")
 
 
 def _maintenance(site_id, strings, generations, schedule, ids, string_of, install, removed,
@@ -148,7 +145,6 @@ def _maintenance(site_id, strings, generations, schedule, ids, string_of, instal
         offset += n
     frame = pl.concat([f for f in out if f.height], how="diagonal_relaxed") if out else None
     if frame is None or frame.height == 0:
-        from simulator.schema import empty
         return empty("maintenance_events")
     return conform(frame.sort("ts", "battery_id"), "maintenance_events")
 
