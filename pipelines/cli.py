@@ -1,7 +1,7 @@
 """`rul`: the command line over the same functions the Dagster assets call. Heavy libraries are
 imported inside the commands, so `rul --help` and argument errors answer at once.
 
-Expected problems (bad config, date, step or output folder) end with one line
+Expected problems (bad config, date, step, input file or output folder) end with one line
 `rul: error: ...` on stderr and exit status 2; failed pipeline runs exit with 1.
 """
 
@@ -63,6 +63,27 @@ def _parser() -> argparse.ArgumentParser:
         description="Uses the Dagster instance in DAGSTER_HOME and the RUL_* settings.",
     )
     pipe.set_defaults(command=_pipeline)
+
+    pred = commands.add_parser(
+        "predict",
+        help="predict the RUL of batteries from telemetry files (CSV or Parquet)",
+        description="Scores every battery in service at --as-of with the registered model and "
+        "writes battery_id, rul_p10/p50/p90_days, risk_level (from simulator/thresholds.toml, "
+        "on P10), driver_1..3 and status. Batteries with too little history get status "
+        "insufficient_data, those silent for a week before --as-of stale_data, and no numbers. "
+        "Files are CSV or Parquet by extension; the tracking store is RUL_MLFLOW_URI.",
+    )
+    pred.add_argument("--telemetry", metavar="FILE", required=True,
+                      help="readings with the columns of the telemetry table")
+    pred.add_argument("--batteries", metavar="FILE", required=True, help="battery_id, "
+                      "battery_model, rated_capacity_ah, install_date, site_id [, removed_date]")
+    pred.add_argument("--maintenance", metavar="FILE", help="maintenance events (capacity tests)")
+    pred.add_argument("--as-of", metavar="TS", help="score at 00:00 UTC of this day, e.g. "
+                      "2025-06-01 (default: the midnight after the last reading)")
+    pred.add_argument("--model", metavar="URI", default="models:/battery-rul@champion",
+                      help="MLflow model URI (default: %(default)s, from RUL_MLFLOW_URI)")
+    pred.add_argument("--out", metavar="FILE", required=True, help=".csv or .parquet to write")
+    pred.set_defaults(command=_predict)
 
     sites = commands.add_parser("sites", help="inspect the configured sites")
     site_commands = sites.add_subparsers(title="commands", required=True, metavar="COMMAND")
@@ -148,6 +169,47 @@ def _pipeline(args: argparse.Namespace) -> int:
         print(f"{len(failed)} of {len(outcomes)} runs failed ({', '.join(failed)}); {total:.1f} s")
         return 1
     print(f"all {len(outcomes)} runs succeeded in {total:.1f} s; data in {settings.data_dir}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from models.inputs import InputError, check_format, load_inputs, parse_as_of, write_table
+    from pipelines.settings import Settings
+
+    settings = Settings.from_env()
+    try:
+        as_of = parse_as_of(args.as_of, "--as-of") if args.as_of else None
+        check_format(args.out, "--out")
+        if not Path(args.out).resolve().parent.is_dir():
+            raise InputError(f"--out: folder {Path(args.out).parent} does not exist")
+        inputs = load_inputs(args.telemetry, args.batteries, args.maintenance)
+    except InputError as exc:
+        raise UserError(str(exc)) from None
+    for note in inputs.notes:
+        print(f"rul: {note}", file=sys.stderr)
+
+    from models.predict import default_as_of, predict_batteries
+    from models.registry import load_model
+
+    as_of = as_of or default_as_of(inputs.telemetry)
+    try:
+        model = load_model(args.model, tracking_uri=settings.mlflow_uri)
+    except LookupError as exc:  # nothing registered there, or not a models:/ URI
+        raise UserError(f"--model: {str(exc).splitlines()[0]}; run `make pipeline` to train "
+                        "and register one, or pass --model") from None
+    result = predict_batteries(inputs.telemetry, inputs.batteries, inputs.maintenance, model,
+                               as_of)
+    write_table(result, args.out)
+    status = Counter(result["status"])
+    risk = Counter(result["risk_level"].drop_nulls())
+    parts = [f"{status.pop('ok', 0):,} scored ("
+             + ", ".join(f"{risk[k]:,} {k}" for k in ("critical", "warning", "ok")) + ")"]
+    parts += [f"{n:,} {k}" for k, n in sorted(status.items())]
+    skipped = inputs.batteries.height - result.height
+    if skipped:
+        parts.append(f"{skipped:,} not in service skipped")
+    print(f"{model.name} v{model.version}, as of {as_of:%Y-%m-%d %H:%M} UTC: "
+          f"{'; '.join(parts)} -> {args.out}")
     return 0
 
 

@@ -9,7 +9,9 @@ import dagster as dg
 from assets.data.fleet import fleet
 from assets.data.site_history import build_site_history
 from assets.data.warehouse import warehouse
+from assets.training import TRAINING_ASSETS, TRAINING_CHECKS
 from pipelines.jobs import materialize_all
+from pipelines.mlflow_store import MlflowStore
 from pipelines.settings import Settings
 from pipelines.simulation import Simulation
 from pipelines.storage import LakeStorage
@@ -20,7 +22,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     config = str(settings.fleet_config) if settings.fleet_config else None
     partitions = dg.StaticPartitionsDefinition([site.code for site in load_fleet(config).sites])
     return dg.Definitions(
-        assets=[fleet, build_site_history(partitions), warehouse],
+        assets=[fleet, build_site_history(partitions), warehouse, *TRAINING_ASSETS],
+        asset_checks=TRAINING_CHECKS,
         jobs=[materialize_all],
         resources={
             "storage": LakeStorage(base_dir=str(settings.data_dir)),
@@ -30,6 +33,11 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 start=settings.start.isoformat(),
                 days=settings.days,
                 step_s=settings.step_s,
+            ),
+            "mlflow": MlflowStore(
+                tracking_uri=settings.mlflow_uri,
+                artifact_location=settings.mlflow_artifacts,
+                ui_url=settings.mlflow_ui_url,
             ),
         },
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _STEP = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+DEFAULT_MLFLOW_UI = "http://127.0.0.1:5000"  # what `make demo` serves
 
 
 class SettingsError(ValueError):
@@ -30,6 +31,23 @@ class Settings:
     start: dt.date
     days: int
     step_s: int
+    # MLflow tracking and registry store; None means SQLite under data_dir (a server URL in
+    # production). Always a string once built.
+    mlflow_uri: str | None = None
+    mlflow_ui_url: str = DEFAULT_MLFLOW_UI  # where people open the runs (links in Dagster)
+
+    def __post_init__(self) -> None:
+        if not self.mlflow_uri:
+            default = sqlite_uri(self.data_dir / "mlflow" / "mlflow.db")
+            object.__setattr__(self, "mlflow_uri", default)
+
+    @property
+    def mlflow_artifacts(self) -> str | None:
+        """Artifact root for experiments created on a local SQLite store, beside the database;
+        None for a tracking server, which decides where its artifacts go."""
+        if not str(self.mlflow_uri).startswith("sqlite:"):
+            return None
+        return (self.data_dir / "mlflow" / "artifacts").as_uri()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -42,7 +60,14 @@ class Settings:
             start=parse_date(env.get("RUL_START", "2024-01-01"), "RUL_START"),
             days=parse_positive(env.get("RUL_DAYS", "730"), "RUL_DAYS"),
             step_s=parse_step(env.get("RUL_STEP", "1h"), "RUL_STEP"),
+            mlflow_uri=env.get("RUL_MLFLOW_URI"),
+            mlflow_ui_url=env.get("RUL_MLFLOW_UI_URL") or DEFAULT_MLFLOW_UI,
         )
+
+
+def sqlite_uri(path: Path) -> str:
+    """MLflow's SQLite store URI for an absolute path (four slashes: `sqlite:////abs/db`)."""
+    return f"sqlite:///{path.resolve()}"
 
 
 def parse_int(text: str, name: str = "value") -> int:

@@ -37,5 +37,23 @@ class LakeStorage(dg.ConfigurableResource):
     def quarantine(self, staged: lake.StagedSite) -> Path:
         return lake.quarantine(staged)
 
+    def site_files(self, table: str) -> list[Path]:
+        """The published per-site files of a site table, in site order."""
+        return sorted(lake.table_glob(self.lake_dir, table).parent.glob("*.parquet"))
+
+    def read(self, table: str) -> pl.DataFrame:
+        """A whole lake table: every published site (or the fleet file)."""
+        return pl.read_parquet(lake.table_glob(self.lake_dir, table))
+
+    def derived_path(self, name: str) -> Path:
+        """Where a table derived from the lake lives, e.g. `features/snapshots`."""
+        return self.lake_dir / f"{name}.parquet"
+
+    def write_derived(self, name: str, df: pl.DataFrame) -> lake.Written:
+        return lake.write_frame(df, self.derived_path(name))
+
+    def read_derived(self, name: str) -> pl.DataFrame:
+        return pl.read_parquet(self.derived_path(name))
+
     def refresh_warehouse(self) -> dict[str, int]:
         return warehouse.refresh_views(self.lake_dir, self.warehouse_path)

@@ -29,6 +29,7 @@ TRUTH = dg.AssetKey(["lake", "battery_truth"])
 def materialize(defs: dg.Definitions, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         list(defs.assets),
+        selection=dg.AssetSelection.groups("data"),  # training needs every site: own tests
         resources=defs.resources,
         partition_key=SITE,
         instance=instance,

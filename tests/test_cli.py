@@ -112,11 +112,14 @@ def dagster_home(tmp_path: Path, fleet_toml: Path) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_pipeline_materializes_everything_in_the_dagster_home(fleet_toml, tmp_path):
+def test_pipeline_materializes_the_data_and_names_what_it_cannot_train(fleet_toml, tmp_path):
     done = rul("pipeline", env=dagster_home(tmp_path, fleet_toml))
 
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "all 4 runs succeeded" in done.stdout
+    # three days are too short for any training snapshot: the data runs succeed, training
+    # fails with a message that says why (tests/test_training_assets.py trains for real)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "1 of 5 runs failed (training)" in done.stdout
+    assert "step features__training_set: the training set is empty" in done.stdout
     assert (tmp_path / "data" / "dagster" / "storage" / "history" / "runs.db").exists()
     with duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True) as con:
         sites = con.execute("SELECT DISTINCT site_id FROM battery_truth ORDER BY 1").fetchall()
@@ -133,7 +136,7 @@ def test_pipeline_fails_on_a_failed_check_and_names_it(
     assert main(["pipeline"]) == 1
 
     out = capsys.readouterr().out
-    assert "DC-KKN-01    FAILED" in out and "1 of 4 runs failed (DC-KKN-01)" in out
+    assert "DC-KKN-01    FAILED" in out and "2 of 5 runs failed (DC-KKN-01, training)" in out
     assert "lake/telemetry:expectations: voltage_v:" in out
     with duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True) as con:
         sites = con.execute("SELECT DISTINCT site_id FROM telemetry").fetchall()

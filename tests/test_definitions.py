@@ -25,6 +25,9 @@ SITE_TABLES = [
 EXPECTED_KEYS = {
     *(f"lake/{t}" for t in ["sites", "systems", "strings", *SITE_TABLES]),
     "warehouse",
+    "features/snapshots",
+    "features/training_set",
+    "models/battery_rul",
 }
 
 
@@ -47,13 +50,17 @@ def test_environment_is_read_when_loading_not_when_importing(monkeypatch):
         definitions.defs()
 
 
-def test_sensor_tables_have_blocking_checks(settings):
+def test_sensor_tables_and_the_model_have_blocking_checks(settings):
     defs = definitions.build_definitions(settings)
     dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     checks = {key.to_user_string(): graph.get_check_spec(key) for key in graph.asset_check_keys}
 
-    assert set(checks) == {"lake/telemetry:expectations", "lake/environment:expectations"}
+    assert set(checks) == {
+        "lake/telemetry:expectations",
+        "lake/environment:expectations",
+        "models/battery_rul:promotion",
+    }
     assert all(spec.blocking for spec in checks.values())
 
 
@@ -61,7 +68,7 @@ def test_assets_are_grouped_and_duckdb_writes_are_pooled(settings):
     defs = definitions.build_definitions(settings)
     specs = {spec.key.to_user_string(): spec for spec in defs.resolve_all_asset_specs()}
 
-    assert {spec.group_name for spec in specs.values()} == {"data"}
+    assert {spec.group_name for spec in specs.values()} == {"data", "training"}
     assert all(spec.description for spec in specs.values())
     assert defs.resolve_assets_def("warehouse").op.pool == "duckdb_writer"
 
@@ -70,6 +77,14 @@ def test_settings_defaults_are_rooted_in_the_data_dir():
     settings = Settings.from_env({})
     assert settings.data_dir == REPO_ROOT / "data" and settings.fleet_config is None
     assert (settings.seed, settings.days, settings.step_s) == (42, 730, 3600)
+    assert settings.mlflow_uri == f"sqlite:///{REPO_ROOT}/data/mlflow/mlflow.db"
+    assert settings.mlflow_artifacts == (REPO_ROOT / "data" / "mlflow" / "artifacts").as_uri()
+
+
+def test_a_tracking_server_keeps_its_own_artifact_root():
+    settings = Settings.from_env({"RUL_MLFLOW_URI": "http://mlflow.internal:5000"})
+    assert settings.mlflow_uri == "http://mlflow.internal:5000"
+    assert settings.mlflow_artifacts is None
 
 
 def test_dagster_yaml_puts_instance_storage_under_data_dagster(tmp_path, monkeypatch):
