@@ -180,7 +180,7 @@ def snapshot_features(
     else:
         snaps = daily.group_by("battery_id").agg(pl.all().sort_by("day").last())
         snaps = snaps.with_columns(ts=pl.lit(as_of).cast(pl.Datetime("us", "UTC")))
-    return _static(snaps, daily, batteries, maintenance, p)
+    return _static(snaps, daily, batteries, maintenance, p, step_s)
 
 
 def infer_step_s(lazy: pl.LazyFrame) -> int:
@@ -191,7 +191,7 @@ def infer_step_s(lazy: pl.LazyFrame) -> int:
     return int(gaps["gap"].mode().min()) if gaps.height else 3600
 
 
-def _static(snaps, daily, batteries, maintenance, p) -> pl.DataFrame:
+def _static(snaps, daily, batteries, maintenance, p, step_s: int) -> pl.DataFrame:
     """Join age, model, own ohmic baselines and the latest capacity test to the snapshots."""
     design = {m.code: m for m in load_fleet().battery_models}
     bat = batteries.select(
@@ -224,7 +224,8 @@ def _static(snaps, daily, batteries, maintenance, p) -> pl.DataFrame:
             r_vs_baseline=pl.col("r_now") / pl.col("r_base"),
             r_vs_first30=pl.col("r_now") / pl.col("r_first30"),
             life_used_est=pl.col("age_days") / 365.25 * pl.col("arrhenius_hours_life")
-            / pl.col("observed_rows").cast(pl.Float64) / pl.col("design_life_years"),
+            / (pl.col("observed_rows").cast(pl.Float64) * step_s / 3600.0)
+            / pl.col("design_life_years"),
             sufficient_history=pl.col("observed_days") >= MIN_HISTORY_DAYS,
         )
     )
@@ -245,7 +246,8 @@ def _capacity_tests(out: pl.DataFrame, maintenance: pl.DataFrame | None) -> pl.D
              .select("battery_id", test_ts="ts", measured="measured_capacity_ah")
              .sort("test_ts"))
     joined = out.sort("ts").join_asof(tests, left_on="ts", right_on="test_ts", by="battery_id",
-                                      strategy="backward", allow_exact_matches=False)
+                                      strategy="backward", allow_exact_matches=False,
+                                      check_sortedness=False)  # sorted above, per battery
     return joined.with_columns(
         last_capacity_test_soh=100 * pl.col("measured") / pl.col("rated_capacity_ah"),
         capacity_test_age_days=(pl.col("ts") - pl.col("test_ts")).dt.total_hours() / 24.0,
