@@ -19,6 +19,7 @@ import polars as pl
 
 from models.dataset import training_set
 from models.features import snapshot_features
+from models.targets import check_targets, targets_markdown
 from models.train import TrainConfig, train_and_evaluate
 from pipelines.lake import table_glob
 
@@ -36,7 +37,8 @@ def load(lake: Path) -> tuple[pl.LazyFrame, pl.DataFrame, pl.DataFrame, pl.DataF
 def table(metrics: dict[str, float]) -> str:
     """One line per model/baseline/oracle with the headline metrics."""
     prefixes = sorted({k.rsplit(".", 1)[0] for k in metrics if k.endswith(".mae_le365")
-                       and ".site." not in k and ".temp." not in k},
+                       and ".site." not in k and ".temp." not in k
+                       and not k.startswith("soh_estimate.")},
                       key=lambda p: (p != "model", p.startswith("oracle"), p))
     lines = [f"{'':<20}" + "".join(f"{c.replace('mae_', ''):>11}" for c in COLUMNS)]
     for p in prefixes:
@@ -56,6 +58,15 @@ def per_site(metrics: dict[str, float]) -> str:
             "model.coverage", "model.mae", "model.mae_le365", "loso.mae", "loso.mae_le365")]
         lines.append(f"{s:<12}{v[0]:>10.3f}{v[1]:>9.1f}{v[2]:>11.1f}{v[3]:>10.1f}{v[4]:>11.1f}")
     return "\n".join(lines)
+
+
+def fade_in_last_year(truth: pl.DataFrame) -> tuple[float, float, float]:
+    """Quartiles of the true fade (SoH points per year, over 30 days) in the last year of life:
+    how many days of RUL one point of SoH error is worth near end of life."""
+    rate = (truth.sort("battery_id", "ts").with_columns(
+        rate=(pl.col("soh_pct").shift(30) - pl.col("soh_pct")).over("battery_id") / 30 * 365.25)
+        .filter((pl.col("true_rul_days") <= 365) & pl.col("rate").is_not_null())["rate"])
+    return tuple(float(rate.quantile(q)) for q in (0.25, 0.5, 0.75))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,12 +95,19 @@ def main(argv: list[str] | None = None) -> int:
     print(table(m), "\n")
     print(per_site(m), "\n")
     keys = ("calibration.coverage_raw", "calibration.coverage", "cv.mae", "cv.mae_le365",
-            "loso.mae", "loso.mae_le365", "loso.ratio", "loso.ratio_vs_test", "model.trees")
+            "loso.mae", "loso.mae_le365", "loso.ratio", "loso.ratio_vs_test", "model.trees",
+            "model.late_share_p10")
     print("  ".join(f"{k}={m[k]:.3g}" for k in keys if k in m))
+    print("SoH estimation error on the test rows, points (all / RUL <= 365 d): " + ", ".join(
+        f"{k.split('.')[1]} {m[k]:.2f} / {m[k.replace('_all', '_le365')]:.2f}"
+        for k in sorted(m) if k.startswith("soh_estimate.") and k.endswith("_all")))
+    print("true fade in the last year of life, SoH points/year (quartiles): "
+          + " / ".join(f"{v:.2f}" for v in fade_in_last_year(truth)))
     print(f"\nseconds: features {t_features:.1f}, main fit {m['train.seconds']:.1f}, "
           f"cv+loso {m['study.seconds']:.1f}, train_and_evaluate {t_train:.1f}, "
           f"total {time.perf_counter() - began:.1f}; peak RSS {peak_mb:,.0f} MB")
-    print("\ntop features (mean |SHAP| of P50, days):")
+    print("\n" + targets_markdown(check_targets(m)))
+    print("top features (mean |SHAP| of P50, days):")
     for row in report.importance.sort("mean_abs_shap", descending=True).head(10).iter_rows():
         print(f"  {row[0]:<26}{row[2]:>8.1f}")
     if args.json:

@@ -41,3 +41,22 @@ def oracle_rul(frame: pl.DataFrame, truth: pl.DataFrame) -> np.ndarray:
         .sort("_row")
     )
     return rows["oracle"].clip(0.0, MAX_DAYS).fill_null(MAX_DAYS).to_numpy()
+
+
+# Estimates of today's SoH among the features, each scored against the true SoH
+SOH_ESTIMATES = {"last_test": "last_capacity_test_soh", "projected": "soh_projected_pct",
+                 "projected_avg": "soh_projected_avg_pct"}
+
+
+def soh_estimation_metrics(derived: pl.DataFrame, truth: pl.DataFrame,
+                           label: str) -> dict[str, float]:
+    """Mean absolute error, in SoH points, of the features' estimates of today's capacity
+    against the hidden true SoH, for all rows and for rows within a year of end of life: what
+    limits the model near end of life is how well it can know today's capacity."""
+    rows = derived.join(truth.select(*KEYS, "soh_pct"), on=KEYS, how="inner")
+    out: dict[str, float] = {}
+    for scope, frame in {"all": rows, "le365": rows.filter(pl.col(label) <= 365)}.items():
+        for name, col in SOH_ESTIMATES.items():
+            err = (frame[col] - frame["soh_pct"]).abs().drop_nulls().drop_nans()
+            out[f"soh_estimate.{name}.mae_{scope}"] = float(err.mean()) if err.len() else float("nan")
+    return out

@@ -147,7 +147,8 @@ def shap_summary(shap_sample: pl.DataFrame, features: pl.DataFrame | None = None
     for y, column in enumerate(order):
         values = shap_sample[column].to_numpy()
         color = None
-        if features is not None and column in features.columns:
+        if features is not None and column in features.columns and (
+                features[column].dtype.is_numeric()):  # categories stay uncoloured
             raw = features[column].cast(pl.Float64).to_numpy()
             lo, hi = np.nanpercentile(raw, [5, 95]) if np.isfinite(raw).any() else (0.0, 1.0)
             color = np.clip((raw - lo) / (hi - lo or 1.0), 0, 1)

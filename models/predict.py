@@ -83,10 +83,11 @@ def score_frame(frame: pl.DataFrame, model: Any,
     scorable = frame.filter(pl.col("status") == OK).drop("status")
     scored = _score(model, scorable) if scorable.height else pl.DataFrame(
         schema={k: OUTPUT[k] for k in ("battery_id", *QUANTILES, *DRIVERS)})
-    out = frame.select("battery_id", "status").join(scored, on="battery_id", how="left")
+    out = frame.select("battery_id", "status").join(scored, on="battery_id", how="left",
+                                                    maintain_order="left")
     risk = [None if p is None else thresholds.risk_level(p) for p in out["rul_p10_days"]]
     return out.with_columns(risk_level=pl.Series(risk, dtype=pl.String)).select(
-        [pl.col(c).cast(t) for c, t in OUTPUT.items()])
+        [pl.col(c).cast(t) for c, t in OUTPUT.items()]).sort("battery_id")
 
 
 def in_service(batteries: pl.DataFrame, as_of: dt.datetime) -> pl.DataFrame:

@@ -22,12 +22,14 @@ if TYPE_CHECKING:
 QUANTILES = ["rul_p10_days", "rul_p50_days", "rul_p90_days"]
 DRIVERS = ["driver_1", "driver_2", "driver_3"]
 KEYS = ["battery_id", "ts"]
+CONTEXT = ["site_id"]
 
 
 def input_columns(model: RulModel, frame: pl.DataFrame) -> list[str]:
-    """What the model reads from a snapshot frame: the keys, its categorical columns and its
-    features (those it derives itself, such as `float_current_norm`, are not inputs)."""
-    wanted = dict.fromkeys([*KEYS, *model.categorical, *model.features])
+    """What the model reads from a snapshot frame: the keys, the site (it picks the conformal
+    offsets), its categorical columns and its features (those it derives itself, such as
+    `float_current_norm`, are not inputs)."""
+    wanted = dict.fromkeys([*KEYS, *CONTEXT, *model.categorical, *model.features])
     return [c for c in wanted if c in frame.columns]
 
 
@@ -40,7 +42,7 @@ def score(model: RulModel, frame: pl.DataFrame) -> pl.DataFrame:
 
 def to_model_input(model: RulModel, frame: pl.DataFrame) -> pd.DataFrame:
     """The pyfunc's input: pandas, numeric features as float64, `ts` as naive UTC."""
-    categorical = set(model.categorical) | {"battery_id"}
+    categorical = {*model.categorical, *CONTEXT, "battery_id"}
     columns = [
         pl.col(c).dt.convert_time_zone("UTC").dt.replace_time_zone(None) if c == "ts"
         else pl.col(c).cast(pl.String) if c in categorical

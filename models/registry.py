@@ -81,6 +81,7 @@ def _log_artifacts(report: TrainingReport, example: pl.DataFrame, fleet_config_t
     import mlflow
 
     from models import plots
+    from models.targets import check_targets, targets_markdown
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -100,6 +101,10 @@ def _log_artifacts(report: TrainingReport, example: pl.DataFrame, fleet_config_t
     }
     for name, figure in figures.items():
         mlflow.log_figure(figure, f"plots/{name}")
+    targets = check_targets(report.metrics)
+    mlflow.log_text(targets_markdown(targets), "targets.md")
+    mlflow.log_metrics({f"target.{t}.met": float(met) for t, met in targets.select(
+        "target", "met").iter_rows()})
     mlflow.log_dict(report.splits, "splits/battery_ids.json")
     mlflow.log_text(fleet_config_text, "config/fleet.toml")
     mlflow.log_text(f"{seed}\n", "config/seed.txt")

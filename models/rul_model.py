@@ -18,16 +18,18 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from models.derived import DERIVED, derive_features
 from models.features import CATEGORICAL, DECREASING, FEATURES, INCREASING, KEYS
-from simulator import physics as ph
 
 QUANTILES = (0.1, 0.5, 0.9)
+# Fewer calibration batteries at a site: its offsets would be noise, the fleet's are used
+MIN_SITE_CALIBRATION_BATTERIES = 20
 OUTPUT = ["rul_p10_days", "rul_p50_days", "rul_p90_days"]
-DERIVED = ["float_current_norm", "r_rise_per_year_180d", "r_rise_per_year_365d"]
 # Missing means "not measured yet" here (no capacity test yet, no 90-180-day baseline), and
 # CatBoost sorts missing below every value: a constraint would tie untested batteries to the
 # worst (or best) measured case, so these two stay unconstrained.
-UNCONSTRAINED = {"last_capacity_test_soh", "r_vs_baseline"}
+UNCONSTRAINED = {"last_capacity_test_soh", "r_vs_baseline", "soh_projected_pct",
+                 "rul_projected_days", "soh_projected_avg_pct", "rul_projected_avg_days"}
 
 
 def model_features(categorical: list[str]) -> list[str]:
@@ -39,26 +41,6 @@ def monotone_constraints(features: list[str]) -> list[int]:
     """-1 where physics says more means shorter life, +1 where it means longer, else 0."""
     return [0 if f in UNCONSTRAINED else -1 if f in DECREASING else 1 if f in INCREASING else 0
             for f in features]
-
-
-def derive_features(frame: pl.DataFrame) -> pl.DataFrame:
-    """Ratios trees cannot form themselves, from snapshot columns only (so serving derives them
-    the same way): float current over what a healthy block would draw at its temperature and
-    float voltage (physics.float_current; dry-out shows as a rising ratio, DOMAIN §3, while
-    temperature alone moves the raw current 2x per 10 degC), and the resistance rise per year
-    relative to today's resistance (free of the unit's unknown new resistance)."""
-    p = ph.PhysicsParams()
-    temp = frame["temp_mean_7d"].cast(pl.Float64).to_numpy()
-    dev = frame["float_dev_30d"].cast(pl.Float64).to_numpy()
-    rated = frame["rated_capacity_ah"].cast(pl.Float64).to_numpy()
-    healthy = ph.float_current(rated, temp, ph.float_setpoint(temp, p) + dev, p)
-    measured = frame["float_current_7d"].cast(pl.Float64).to_numpy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = pl.Series(measured / healthy)
-    return frame.with_columns(
-        float_current_norm=ratio,
-        **{f"r_rise_per_year_{w}": pl.col(f"r_slope_{w}") * 365.25 / pl.col("r_now")
-           for w in ("180d", "365d")})
 
 
 def to_pool(frame: pl.DataFrame, features: list[str], categorical: list[str],
@@ -95,11 +77,22 @@ class RulModel:
         """battery_id, ts and the conformal P10/P50/P90 in days (sorted per row, >= 0)."""
         q = self.log_quantiles(frame)
         mid = q[:, 1]
-        lo = np.minimum(q[:, 0] - self.conformal.get("lower_log1p", 0.0), mid)
-        hi = np.maximum(q[:, 2] + self.conformal.get("upper_log1p", 0.0), mid)
+        lo = np.minimum(q[:, 0] - self._offsets(frame, "lower_log1p"), mid)
+        hi = np.maximum(q[:, 2] + self._offsets(frame, "upper_log1p"), mid)
         days = np.clip(np.expm1(np.column_stack([lo, mid, hi])), 0.0, None)
         return frame.select(KEYS).with_columns(
             **{name: pl.Series(days[:, i]) for i, name in enumerate(OUTPUT)})
+
+    def _offsets(self, frame: pl.DataFrame, bound: str) -> np.ndarray:
+        """Each row's conformal offset: its site's where the site was calibrated, else the
+        fleet's (a new site, or a model calibrated before per-site offsets existed)."""
+        fleet = self.conformal.get(bound, 0.0)
+        per_site = {k.split(".")[1]: v for k, v in self.conformal.items()
+                    if k.startswith("site.") and k.endswith(f".{bound}")}
+        if not per_site or "site_id" not in frame.columns:
+            return np.full(frame.height, fleet)
+        return frame["site_id"].cast(pl.String).replace_strict(
+            per_site, default=fleet, return_dtype=pl.Float64).to_numpy()
 
     def p50_contributions(self, frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """SHAP values of the P50 per row and feature, in days, and the fleet-average P50 in
@@ -169,16 +162,27 @@ def fit_conformal(model: RulModel, calibration: pl.DataFrame, label: np.ndarray,
                   coverage: float) -> dict[str, float]:
     """Asymmetric CQR offsets: each bound is moved (on the log1p scale) by the conformal
     quantile of how far calibration truths fall outside it, so each tail misses about
-    (1 - coverage) / 2 of held-out batteries' rows."""
+    (1 - coverage) / 2 of held-out batteries' rows. Fleet-wide offsets, plus per-site ones
+    (Mondrian conformal) for sites with MIN_SITE_CALIBRATION_BATTERIES calibration batteries:
+    climate and HVAC differ by site, and the interval must hold at every site, not only on
+    average."""
     q = model.log_quantiles(calibration)
     y = np.log1p(label)
+    out = {**_cqr(q, y, coverage), "nominal_coverage": float(coverage)}
+    sites = calibration["site_id"].cast(pl.String).to_numpy()
+    units = calibration.group_by("site_id").agg(pl.col("battery_id").n_unique())
+    for site, n_units in units.iter_rows():
+        if n_units >= MIN_SITE_CALIBRATION_BATTERIES:
+            mask = sites == str(site)
+            out |= {f"site.{site}.{k}": v for k, v in _cqr(q[mask], y[mask], coverage).items()}
+    return out
+
+
+def _cqr(q: np.ndarray, y: np.ndarray, coverage: float) -> dict[str, float]:
     n = len(y)
     level = min(1.0, np.ceil((n + 1) * (1 - (1 - coverage) / 2)) / n)
-    return {
-        "lower_log1p": float(np.quantile(q[:, 0] - y, level, method="higher")),
-        "upper_log1p": float(np.quantile(y - q[:, 2], level, method="higher")),
-        "nominal_coverage": float(coverage),
-    }
+    return {"lower_log1p": float(np.quantile(q[:, 0] - y, level, method="higher")),
+            "upper_log1p": float(np.quantile(y - q[:, 2], level, method="higher"))}
 
 
 def default_categorical() -> list[str]:

@@ -17,12 +17,12 @@ import polars as pl
 
 from models.baselines import fit_baselines
 from models.dataset import LABEL
+from models.derived import derive_features
 from models.evaluate import cross_validate, leave_one_site_out, report_metrics
-from models.oracle import oracle_rul
+from models.oracle import oracle_rul, soh_estimation_metrics
 from models.rul_model import (
     RulModel,
     default_categorical,
-    derive_features,
     fit_rul_model,
     model_features,
     monotone_constraints,
@@ -110,6 +110,7 @@ def train_and_evaluate(dataset: pl.DataFrame, truth: pl.DataFrame,
     predictions = [c for c in evaluation.columns if c.startswith(("baseline_", "oracle_"))]
     metrics = report_metrics(evaluation, predictions)
     metrics |= _calibration_metrics(model, part["calibration"])
+    metrics |= soh_estimation_metrics(derive_features(test), truth, LABEL)
     best = _trees(model.booster, config)
     metrics |= {f"rows.{k}": float(v.height) for k, v in part.items()}
     metrics |= {f"batteries.{k}": float(len(v)) for k, v in splits.items()}

@@ -16,11 +16,12 @@ from conftest import small_fleet_raw
 
 from models.baselines import fit_baselines
 from models.dataset import LABEL, training_set
-from models.features import DECREASING, snapshot_features
+from models.features import DECREASING, SNAPSHOT_EVERY_DAYS, snapshot_features
 from models.metrics import promotion_decision, regression_metrics
 from models.oracle import oracle_rul
-from models.rul_model import UNCONSTRAINED
+from models.rul_model import UNCONSTRAINED, RulModel
 from models.splits import held_out_strings, split_batteries
+from models.targets import check_targets
 from models.train import TrainConfig, train_and_evaluate
 from simulator.config import load_fleet, parse_fleet
 from simulator.generate import Window, fleet_tables, simulate_site
@@ -240,3 +241,53 @@ def test_baselines_are_fitted_on_the_training_rows_only():
     # end-of-life resistance = 1.5 x nominal (the row at RUL 0); rise 0.001/3 per day at 1.0
     assert fitted["trend"].predict(new)[0] == pytest.approx(min(
         0.5 / (0.001 / 3.0), np.quantile(train[LABEL].to_numpy(), 0.95)))
+
+
+def test_features_use_nothing_after_the_snapshot(features, fleet_data):
+    """A snapshot computed from the whole history equals the one computed from the history cut
+    at the snapshot time: no feature (capacity tests and projections included) sees the future."""
+    cut = dt.datetime(2024, 11, 7, tzinfo=dt.UTC)
+    assert (cut.date() - dt.date(1970, 1, 1)).days % SNAPSHOT_EVERY_DAYS == 0  # a snapshot day
+    past = snapshot_features(
+        fleet_data["telemetry"].filter(pl.col("ts") < cut), fleet_data["batteries"],
+        fleet_data["maintenance"].filter(pl.col("ts") < cut))
+    full = features.filter(pl.col("ts") == cut)
+    assert full.height > 0 and past.filter(pl.col("ts") == cut).height == full.height
+    cols = [c for c in full.columns if c not in ("battery_id", "ts")]
+    expected = full.sort("battery_id")
+    got = past.filter(pl.col("ts") == cut).sort("battery_id").select(expected.columns)
+    for c in cols:
+        a, b = expected[c], got[c]
+        assert a.is_null().to_list() == b.is_null().to_list(), c
+        if a.dtype.is_numeric():
+            # float32 telemetry summed in another order: equal to float32 precision
+            np.testing.assert_allclose(a.drop_nulls().to_numpy(), b.drop_nulls().to_numpy(),
+                                       rtol=1e-5, atol=1e-4, err_msg=c)
+        else:
+            assert a.to_list() == b.to_list(), c
+
+
+def test_targets_on_hand_made_metrics():
+    metrics = {"model.mae_le180": 30.0, "oracle.mae_le180": 25.0,  # oracle misses 20: 1.3x it
+               "model.mae_le365": 50.0, "oracle.mae_le365": 10.0,  # oracle reaches 45: 45
+               "model.r2": 0.95, "model.mae": 1.0, "baseline.a.mae_le365": 80.0,
+               "baseline.b.mae_le365": 75.0, "model.coverage": 0.80,
+               "model.coverage.site.X": 0.74, "model.coverage.site.Y": 0.9,
+               "model.late_share": 0.3, "model.late_share_p10": 0.04, "loso.ratio": 1.2}
+    table = check_targets(metrics)
+    met = dict(table.select("target", "met").iter_rows())
+    assert met == {"mae_le180": True, "mae_le365": False, "r2": True,
+                   "gain_over_baseline": True,  # 1 - 50 / 75 = 33 % below the best
+                   "coverage": True, "coverage_worst_site": False, "late_share": False,
+                   "late_share_p10": True, "loso_ratio": True,
+                   "training_seconds": False}  # not measured: not met
+
+
+def test_sites_with_their_own_calibration_use_their_offsets():
+    model = RulModel(None, [], [], {"lower_log1p": 0.1, "upper_log1p": 0.2,
+                                    "site.A.lower_log1p": 0.3, "site.A.upper_log1p": 0.4},
+                     None, None)
+    frame = pl.DataFrame({"site_id": ["A", "B", "A"]})
+    assert model._offsets(frame, "lower_log1p").tolist() == [0.3, 0.1, 0.3]
+    assert model._offsets(frame, "upper_log1p").tolist() == [0.4, 0.2, 0.4]
+    assert model._offsets(frame.rename({"site_id": "x"}), "upper_log1p").tolist() == [0.2] * 3

@@ -16,6 +16,7 @@ from training_fleet import FAST, training_data
 from assets.training.promotion import decide
 from models import registry
 from models.pyfunc import QUANTILES, to_model_input
+from models.targets import TARGETS
 from models.train import TrainingReport, train_and_evaluate
 from pipelines.settings import sqlite_uri
 
@@ -58,7 +59,9 @@ def test_log_training_records_the_run_and_registers_a_challenger(trained, store)
     client = mlflow.MlflowClient(store)
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
-    assert run.data.metrics.keys() == report.metrics.keys()  # all names were valid already
+    targets = {k for k in run.data.metrics if k.startswith("target.")}
+    assert targets == {f"target.{t.name}.met" for t in TARGETS}
+    assert run.data.metrics.keys() - targets == report.metrics.keys()  # names were valid
     assert run.data.metrics["model.mae_le365"] == pytest.approx(report.metrics["model.mae_le365"])
     assert run.data.params["seed"] == str(FAST.seed) and run.data.params["data.days"] == "450"
     assert run.data.params["iterations"] == str(FAST.iterations)
@@ -66,7 +69,7 @@ def test_log_training_records_the_run_and_registers_a_challenger(trained, store)
     assert {f"plots/{name}.png" for name in PLOTS} <= logged
     assert {"evaluation/evaluation.parquet", "evaluation/evaluation.csv",
             "importance/feature_importance.csv", "splits/battery_ids.json",
-            "config/fleet.toml", "config/seed.txt"} <= logged
+            "config/fleet.toml", "config/seed.txt", "targets.md"} <= logged
     evaluation = registry.run_evaluation(run_id, tracking_uri=store)
     assert evaluation.equals(report.evaluation)
 
