@@ -137,3 +137,17 @@ def test_load_model_without_a_champion_raises_a_clear_lookup_error(trained, stor
     log(trained, store)  # a challenger, but nothing promoted
     with pytest.raises(LookupError, match=r"no model registered at models:/battery-rul@champion"):
         registry.load_model(tracking_uri=store)
+
+
+def test_a_champion_that_cannot_score_todays_features_is_judged_by_the_baselines(trained, store):
+    report, dataset = trained
+    run_id, first = log(trained, store, **{"model.mae_le365": 0.0})
+    assert decide(first, run_id, dataset, tracking_uri=store).promoted
+    baselines = [v for k, v in report.metrics.items()
+                 if k.startswith("baseline.") and k.endswith(".mae_le365")]
+    run_id, second = log(trained, store, **{"model.mae_le365": min(baselines) - 1.0})
+    renamed = dataset.rename({"r_30d": "r_30d_renamed"})  # a feature the champion needs is gone
+    moved = decide(second, run_id, renamed, tracking_uri=store)
+    assert moved.promoted and moved.champion is None and moved.after == second
+    assert f"champion v{first} cannot score the current features" in moved.reason
+    assert "beats every baseline" in moved.reason

@@ -8,7 +8,9 @@ this check gathers the evidence, applies the decision to the registry and report
 
 Outcomes: promoted (passed); challenger rejected while a champion keeps serving (failed with
 severity WARN: nothing downstream is harmed); rejected with no champion at all (failed, ERROR:
-nothing can be scored, so downstream assets are blocked).
+nothing can be scored, so downstream assets are blocked). A champion that cannot score the
+current feature table (a model from before a feature change) cannot serve either: the
+challenger is then judged against the baselines, and the reason says so.
 """
 
 from dataclasses import dataclass
@@ -24,6 +26,11 @@ from pipelines.storage import LakeStorage
 
 KEYS = ["battery_id", "ts"]
 SHOWN = ("mae_le365", "mae", "coverage")  # metric suffixes compared in the check's table
+
+
+class ChampionUnusable(RuntimeError):
+    """The registered champion cannot be loaded or cannot score the current feature table
+    (for instance a model trained before a feature was renamed)."""
 
 
 @dataclass
@@ -52,10 +59,14 @@ def decide(version: int, run_id: str, features: pl.DataFrame, *, tracking_uri: s
     before = registry.champion_version(tracking_uri=tracking_uri)
     if before == version:
         return Decision(version, True, "already the champion", before, challenger, None)
-    champion = None
+    champion, unusable = None, ""
     if before is not None:
-        champion = rescore(before, run_id, features, tracking_uri=tracking_uri)
+        try:
+            champion = rescore(before, run_id, features, tracking_uri=tracking_uri)
+        except ChampionUnusable as exc:  # it cannot serve either: judge against the baselines
+            unusable = f"{exc}; judged against the baselines instead: "
     promoted, reason = promotion_decision(challenger, champion)
+    reason = unusable + reason
     if promoted:
         registry.promote(version, reason, tracking_uri=tracking_uri)
     else:
@@ -118,9 +129,14 @@ def rescore(version: int, run_id: str, features: pl.DataFrame, *, tracking_uri: 
     if rows.height != evaluation.height:
         raise dg.Failure(f"only {rows.height} of the challenger's {evaluation.height} test "
                          "snapshots are in the training set: re-run the training assets together")
-    model = registry.load_model(f"models:/{registry.MODEL_NAME}/{version}",
-                                tracking_uri=tracking_uri)
-    predicted = model.predict(rows)
+    try:
+        model = registry.load_model(f"models:/{registry.MODEL_NAME}/{version}",
+                                    tracking_uri=tracking_uri)
+        predicted = model.predict(rows)
+    except Exception as exc:  # any failure means this version cannot score today's features
+        message = str(exc).splitlines()[0] if str(exc) else ""
+        raise ChampionUnusable(f"champion v{version} cannot score the current features "
+                               f"({type(exc).__name__}: {message})") from exc
     return regression_metrics(rows["true_rul_days"], predicted["rul_p50_days"],
                               p10=predicted["rul_p10_days"], p90=predicted["rul_p90_days"],
                               prefix="model")
