@@ -22,8 +22,14 @@ YEAR_S = 365.25 * DAY_S
 BANGKOK_UTC_OFFSET_H = 7.0  # all sites are in Asia/Bangkok (UTC+7, no DST)
 
 NATIONAL_MEAN_C = 28.0  # Thai lowland annual mean (DOMAIN §2: Bangkok ~28 with +1.5 central)
-SEASON_PEAK_DOY = 110.0  # hottest around 20 April (hot season Mar-May)
-SEASONAL_AMPLITUDE_C = 2.4  # hot-season means ~31, cool-season ~26 (DOMAIN §2 ranges)
+# Seasonal anomaly of the monthly mean (degC, mid-month, January first) for a region with
+# seasonality 1.0. Shape of Thai lowland climate normals: coolest in late December/January,
+# hottest in April, the rainy season a little above the annual mean (cloud cover holds it
+# there), not down at cool-season level. Scaled so the daily cycle spans DOMAIN §2's ranges:
+# central hot season ~28-37, rainy ~25-35, cool ~22-31 degC; with the regions' seasonality
+# Chiang Mai runs ~22 degC in December and ~30 in April, as its normals do.
+SEASONAL_ANOMALY_C = (-2.2, -0.6, 1.2, 2.9, 2.2, 1.2, 0.6, 0.3, -0.3, -0.8, -1.5, -3.0)
+MID_MONTH_DOY = tuple(15.2 + 30.44 * k for k in range(12))
 DIURNAL_AMPLITUDE_C = 4.8  # half of the ~10 degC day-night range in every season (DOMAIN §2)
 AFTERNOON_PEAK_H = 15.0  # daily maximum mid-afternoon (DOMAIN §2)
 WEATHER_SIGMA_C = 1.2  # day-to-day anomaly spread (synoptic weather noise)
@@ -117,8 +123,7 @@ class SiteEnvironment:
     def outdoor(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Outdoor temperature (degC) and relative humidity (%)."""
         doy, hour = _day_of_year(t), _local_hour(t)
-        season = 2 * np.pi * (doy - SEASON_PEAK_DOY) / 365.25
-        seasonal = SEASONAL_AMPLITUDE_C * (np.cos(season) + 0.35 * np.cos(2 * season))
+        seasonal = np.interp(doy, MID_MONTH_DOY, SEASONAL_ANOMALY_C, period=365.25)
         diurnal = np.cos(2 * np.pi * (hour - AFTERNOON_PEAK_H) / 24.0)
         temp = (
             NATIONAL_MEAN_C + self.region.temp_offset_c + self.region.seasonality * seasonal
