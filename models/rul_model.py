@@ -25,9 +25,10 @@ QUANTILES = (0.1, 0.5, 0.9)
 # Fewer calibration batteries at a site: its offsets would be noise, the fleet's are used
 MIN_SITE_CALIBRATION_BATTERIES = 20
 OUTPUT = ["rul_p10_days", "rul_p50_days", "rul_p90_days"]
-# Missing means "not measured yet" here (no capacity test yet, no 90-180-day baseline), and
-# CatBoost sorts missing below every value: a constraint would tie untested batteries to the
-# worst (or best) measured case, so these two stay unconstrained.
+# Missing means "not measured yet" here (no capacity test or deep discharge yet, so no
+# projection either; no 90-180-day baseline), and CatBoost sorts missing below every value: a
+# constraint would tie unmeasured batteries to the worst (or best) measured case, so these
+# stay unconstrained.
 UNCONSTRAINED = {"last_capacity_test_soh", "r_vs_baseline", "soh_projected_pct",
                  "rul_projected_days", "soh_projected_avg_pct", "rul_projected_avg_days"}
 
@@ -87,7 +88,8 @@ class RulModel:
         """Each row's conformal offset: its site's where the site was calibrated, else the
         fleet's (a new site, or a model calibrated before per-site offsets existed)."""
         fleet = self.conformal.get(bound, 0.0)
-        per_site = {k.split(".")[1]: v for k, v in self.conformal.items()
+        per_site = {k.removeprefix("site.").removesuffix(f".{bound}"): v
+                    for k, v in self.conformal.items()
                     if k.startswith("site.") and k.endswith(f".{bound}")}
         if not per_site or "site_id" not in frame.columns:
             return np.full(frame.height, fleet)
