@@ -98,8 +98,8 @@ class AgeingResult:
 
 
 def hourly_rate(temp_c, float_v, units: Units, p: ph.PhysicsParams) -> np.ndarray:
-    """Life used per hour (calendar ageing): Arrhenius x float stress / field life."""
-    life_h = units.design_life_y * p.field_life_ratio * units.life_factor * ph.HOURS_PER_YEAR
+    """Life used per hour (calendar ageing): Arrhenius x float stress / the unit's design life."""
+    life_h = units.design_life_y * units.life_factor * ph.HOURS_PER_YEAR
     return ph.arrhenius_factor(temp_c, p) * ph.float_stress_factor(float_v, temp_c, p) / life_h
 
 
@@ -194,7 +194,7 @@ def simulate_units(
     steps = w0 + clock_s * np.arange(n_window)
     capacity = _capacity(units, np.nan_to_num(win_u), steps[:, None], short_s, runaway_s, p)
     capacity = np.where(np.isnan(win_u), np.nan, capacity)
-    resistance = _resistance(units, win_u, steps[:, None], short_s, runaway_s)
+    resistance = _resistance(units, win_u, steps[:, None], short_s, runaway_s, p)
     short_s = np.where(short_s <= cross_s, short_s, np.inf)
     runaway_s = np.where(runaway_s <= cross_s, runaway_s, np.inf)
     end_mode = np.select(
@@ -211,10 +211,10 @@ def _capacity(units: Units, u, t, short_s, runaway_s, p: ph.PhysicsParams) -> np
     return np.where(t >= runaway_s + RUNAWAY_COLLAPSE_S, cap * RUNAWAY_CAPACITY_FACTOR, cap)
 
 
-def _resistance(units: Units, u, t, short_s, runaway_s) -> np.ndarray:
+def _resistance(units: Units, u, t, short_s, runaway_s, p: ph.PhysicsParams) -> np.ndarray:
     """Resistance over baseline follows wear through a unit-specific gain (a noisy link to
     capacity, as in the field) and jumps in the two weeks before a short (DOMAIN §3)."""
-    r = units.r0_mohm * (1.0 + units.r_growth * ph.fade_shape(u))
+    r = units.r0_mohm * (1.0 + units.r_growth * ph.fade_shape(u, p) ** p.resistance_wear_exponent)
     ramp = np.clip(1.0 - (short_s - t) / (14 * 86400.0), 0.0, 1.0)
     return r * (1.0 + 0.35 * ramp) * np.where(t >= runaway_s, 1.3, 1.0)
 

@@ -17,7 +17,7 @@ G = P.resistance_rise_at_eol
 
 def _unit(u: float, r0: float) -> tuple[float, float]:
     """SoH (% of rating, initial capacity at rating) and resistance at life used u."""
-    f = float(ph.fade_shape(np.array(u)))
+    f = float(ph.fade_shape(np.array(u), P))
     return 100 * float(ph.capacity_fraction(np.array(u), P)), r0 * (1 + G * f)
 
 
@@ -49,4 +49,4 @@ def test_flat_or_missing_resistance_gives_no_projection():
 
 def test_life_from_wear_inverts_the_fade_shape():
     u = np.linspace(0, 1.5, 31)
-    assert np.allclose(life_from_wear(ph.fade_shape(u)), u)
+    assert np.allclose(life_from_wear(ph.fade_shape(u, P)), u)
