@@ -68,13 +68,15 @@ class Discharges:
 class DischargeOutcome:
     """What each discharge did to each unit on its string (NaN for other units)."""
 
-    dod: np.ndarray  # (n_events, n_units)
-    ah: np.ndarray  # (n_events,) Ah drawn from the string
-    hours: np.ndarray  # (n_events,) actual hours on battery (cut at 10.5 V)
-    capacity: np.ndarray  # (n_events, n_units) capacity at the start
+    dod: np.ndarray  # (n_events, n_units): Ah drawn over what the unit could give at that rate
+    ah: np.ndarray  # (n_events,) Ah drawn from the string (NaN: none of these units on it)
+    hours: np.ndarray  # (n_events,) actual hours on battery (cut at 1.75 V/cell)
+    reach_ah: np.ndarray  # (n_events, n_units) Ah each unit could deliver to 1.75 V/cell then
+    load_lost: np.ndarray  # (n_events,) the string hit its cutoff before power came back
 
     def subset(self, keep: np.ndarray) -> DischargeOutcome:
-        return DischargeOutcome(self.dod[:, keep], self.ah, self.hours, self.capacity[:, keep])
+        return DischargeOutcome(self.dod[:, keep], self.ah, self.hours, self.reach_ah[:, keep],
+                                self.load_lost)
 
 
 @dataclass
@@ -87,13 +89,15 @@ class AgeingResult:
     short_s: np.ndarray  # inf if it never happens (before crossing)
     runaway_s: np.ndarray
     end_mode: np.ndarray  # failure mode that ends the unit's life
+    ohmic_alarm_s: np.ndarray  # resistance first over `ohmic_alarm_ratio` x new (inf: never)
     discharges: DischargeOutcome = field(repr=False, default=None)
 
     def subset(self, keep: np.ndarray) -> AgeingResult:
         return AgeingResult(
             self.hours_s, self.capacity_ah[:, keep], self.resistance_mohm[:, keep],
             self.life_used[:, keep], self.cross_s[keep], self.short_s[keep],
-            self.runaway_s[keep], self.end_mode[keep], self.discharges.subset(keep),
+            self.runaway_s[keep], self.end_mode[keep], self.ohmic_alarm_s[keep],
+            self.discharges.subset(keep),
         )
 
 
@@ -123,9 +127,17 @@ def simulate_units(
     p: ph.PhysicsParams,
     clock_s: float = HOUR_S,
     stop_s: float | None = None,
+    removed_s: np.ndarray | None = None,
+    string_limit_ah: np.ndarray | None = None,
+    ohmic_alarm_ratio: float = np.inf,
 ) -> AgeingResult:
     """Integrate every unit from its install until all have crossed end of life (or until
-    `stop_s`), on a clock of `clock_s` seconds; states are kept for the window only."""
+    `stop_s`), on a clock of `clock_s` seconds; states are kept for the window only.
+
+    `removed_s` (per unit) takes replaced units out of their string's discharges;
+    `string_limit_ah` (per discharge) is what the string's other, already simulated blocks
+    could deliver, so a new block is limited by the weakest block it shares the string with.
+    `ohmic_alarm_ratio` is the resistance over the unit's new value that a site acts on."""
     n = len(units)
     t_begin = np.floor(units.install_s.min() / clock_s) * clock_s
     w0, w1 = window_s
@@ -135,9 +147,9 @@ def simulate_units(
     win_u = np.full((n_window, n), np.nan)
     life_used, damage = np.zeros(n), np.zeros(n)
     hazard_short, hazard_runaway = np.zeros(n), np.zeros(n)
-    cross_s = np.full(n, np.inf)
+    cross_s, ohmic_s = np.full(n, np.inf), np.full(n, np.inf)
     short_s, runaway_s = np.full(n, np.inf), np.full(n, np.inf)
-    events = _DischargeState(discharges, n)
+    events = _DischargeState(discharges, n, removed_s, string_limit_ah)
     sampler = RoomSampler(env, clock_s)
     cap_eol = p.eol_capacity_fraction * units.rated_ah
     dry = units.wear_mode == DRY_OUT
@@ -158,8 +170,10 @@ def simulate_units(
         step_damage = np.zeros((chunk, n))
         chunk_damage = np.zeros(n)
         for k, i in events.in_range(t[0], t[-1] + clock_s, clock_s):
-            cap = _capacity(units, u_cal[i] + damage + chunk_damage, t[i], short_s, runaway_s, p)
-            hit = events.apply(k, cap, units, p)
+            u_now = u_cal[i] + damage + chunk_damage
+            cap = _capacity(units, u_now, t[i], short_s, runaway_s, p)
+            res = _resistance(units, u_now, t[i], short_s, runaway_s, p)
+            hit = events.apply(k, cap, res, units, p)
             step_damage[i] += hit
             chunk_damage += hit
         u = u_cal + damage + np.cumsum(step_damage, axis=0)
@@ -167,7 +181,10 @@ def simulate_units(
         # sudden failures: hazard rate (per hour) x step; fail when past the unit's threshold
         u_act = np.where(active, u, 0.0)
         lam_short = p.short_rate_per_year * (1 + p.short_wear_gain * u_act**2)
-        lam_run = (p.runaway_rate_per_year * ph.arrhenius_factor(temp, p) ** 2
+        # runaway feeds on the heat of the float current, which doubles per ~10 degC and per
+        # ~0.6 V over the set point (DOMAIN §8): the hazard follows its square (heat ~ I V)
+        i_ratio = ph.float_current(1.0, temp, float_v, p) / (p.float_current_ma_per_ah * 1e-3)
+        lam_run = (p.runaway_rate_per_year * i_ratio**2
                    * np.where(dry, p.runaway_dryout_gain, 1.0) * (1 + 2 * u_act))
         per_step = dt_h / ph.HOURS_PER_YEAR
         h_short = hazard_short + np.cumsum(np.where(active, lam_short * per_step, 0.0), axis=0)
@@ -182,6 +199,10 @@ def simulate_units(
         idx = first_crossing(-cap, -cap_eol[None, :] + 1e-12)
         new = (idx >= 0) & np.isinf(cross_s) & (t[np.maximum(idx, 0)] >= units.install_s)
         cross_s[new] = t[idx[new]]
+        r_ratio = _resistance(units, u, t[:, None], short_s, runaway_s, p) / units.r0_mohm
+        idx = first_crossing(np.where(active, r_ratio, 0.0), np.full(n, ohmic_alarm_ratio))
+        new = (idx >= 0) & np.isinf(ohmic_s)
+        ohmic_s[new] = t[idx[new]]
 
         lo = round((t[0] - w0) / clock_s)
         a, b = max(lo, 0), min(lo + chunk, n_window)
@@ -195,14 +216,12 @@ def simulate_units(
     capacity = _capacity(units, np.nan_to_num(win_u), steps[:, None], short_s, runaway_s, p)
     capacity = np.where(np.isnan(win_u), np.nan, capacity)
     resistance = _resistance(units, win_u, steps[:, None], short_s, runaway_s, p)
-    short_s = np.where(short_s <= cross_s, short_s, np.inf)
-    runaway_s = np.where(runaway_s <= cross_s, runaway_s, np.inf)
-    end_mode = np.select(
-        [np.isfinite(short_s) & (short_s <= runaway_s), np.isfinite(runaway_s)],
-        [SHORT, RUNAWAY], units.wear_mode,
-    )
+    # A short or runaway after end of life still happens to a block left in service (state,
+    # telemetry and removal all see it); only one before the crossing ends the unit's life.
+    short_first = (short_s <= cross_s) & (short_s <= runaway_s)
+    end_mode = np.select([short_first, runaway_s <= cross_s], [SHORT, RUNAWAY], units.wear_mode)
     return AgeingResult(steps, capacity, resistance, win_u, cross_s, short_s, runaway_s,
-                        end_mode, events.outcome())
+                        end_mode, ohmic_s, events.outcome())
 
 
 def _capacity(units: Units, u, t, short_s, runaway_s, p: ph.PhysicsParams) -> np.ndarray:
@@ -222,30 +241,42 @@ def _resistance(units: Units, u, t, short_s, runaway_s, p: ph.PhysicsParams) -> 
 class _DischargeState:
     """Walks the discharge list in time order, recording what each one did."""
 
-    def __init__(self, d: Discharges, n_units: int) -> None:
+    def __init__(self, d: Discharges, n_units: int, removed_s: np.ndarray | None,
+                 limit_ah: np.ndarray | None) -> None:
         self.d = d
         m = len(d.start_s)
+        self.removed_s = np.full(n_units, np.inf) if removed_s is None else removed_s
+        self.limit_ah = np.full(m, np.inf) if limit_ah is None else limit_ah
         self.dod = np.full((m, n_units), np.nan)
-        self.capacity = np.full((m, n_units), np.nan)
-        self.ah = np.zeros(m)
+        self.reach = np.full((m, n_units), np.nan)
+        self.ah = np.full(m, np.nan)
         self.hours = np.zeros(m)
+        self.lost = np.zeros(m, dtype=bool)
 
     def in_range(self, t0: float, t1: float, clock_s: float):
         lo, hi = np.searchsorted(self.d.start_s, [t0, t1])
         for k in range(lo, hi):
             yield k, int((self.d.start_s[k] - t0) // clock_s)
 
-    def apply(self, k: int, cap: np.ndarray, units: Units, p: ph.PhysicsParams) -> np.ndarray:
-        on = (units.string_idx == self.d.string_idx[k]) & (units.install_s <= self.d.start_s[k])
+    def apply(self, k: int, cap: np.ndarray, res_mohm: np.ndarray, units: Units,
+              p: ph.PhysicsParams) -> np.ndarray:
+        start = self.d.start_s[k]
+        on = ((units.string_idx == self.d.string_idx[k]) & (units.install_s <= start)
+              & (start < self.removed_s))
         if not on.any():
             return np.zeros(len(cap))
-        wanted = self.d.current_a[k] * self.d.duration_s[k] / HOUR_S
-        ah = min(wanted, float(cap[on].min()))  # the weakest block ends the discharge
-        self.ah[k], self.hours[k] = ah, ah / self.d.current_a[k]
-        dod = np.where(on, ah / cap, 0.0)
+        current = self.d.current_a[k]
+        reach = ph.ah_to_cutoff(cap[on], current, res_mohm[on] * 1e-3, units.rated_ah[on], p)
+        wanted = current * self.d.duration_s[k] / HOUR_S
+        # the weakest block in service, here or among the string's other blocks, ends it
+        ah = min(wanted, float(reach.min()), float(self.limit_ah[k]))
+        self.ah[k], self.hours[k] = ah, ah / current
+        self.lost[k] = ah < wanted * (1 - 1e-9)
+        self.reach[k, on] = reach
+        dod = np.zeros(len(cap))
+        dod[on] = np.minimum(ah / reach, 1.0)
         self.dod[k] = np.where(on, dod, np.nan)
-        self.capacity[k] = np.where(on, cap, np.nan)
         return ph.cycle_damage(dod, p)
 
     def outcome(self) -> DischargeOutcome:
-        return DischargeOutcome(self.dod, self.ah, self.hours, self.capacity)
+        return DischargeOutcome(self.dod, self.ah, self.hours, self.reach, self.lost)

@@ -32,6 +32,16 @@ class BatteryModel(_Strict):
     new_resistance_mohm: float = Field(gt=0, description="Internal resistance when new (mOhm)")
     warranty_years: float = Field(ge=0, description="Warranty period from install")
     serial_prefix: str = Field(min_length=1, description="Prefix of generated serial numbers")
+    peukert_exponent: float = Field(
+        1.22, gt=1, le=1.6, description="Datasheet rate dependence of capacity (Peukert k): "
+        "(t/10 h)^((k-1)/k) of C10 in a t-hour discharge")
+    # Datasheet-level laws the RUL model reads instead of the simulator's own constants
+    life_halving_c: float = Field(
+        10.0, gt=0, description="Float life halves per this many degC above 25 degC "
+        "(datasheet rule of thumb 10; IEEE 1188 guidance 8)")
+    ohmic_temp_coeff_per_c: float = Field(
+        0.01, ge=0, lt=0.05, description="Share per degC by which the ohmic reading falls as "
+        "the block warms (IEEE 1188: compare at similar temperature; ~1 %/degC typical)")
 
 
 class Region(_Strict):
@@ -53,6 +63,11 @@ class SiteSettings(_Strict):
     hvac_failed_median_hours: float = Field(gt=0, description="Median cooling-failure length")
     generator_start_success: float = Field(ge=0, le=1, description="Share of outages covered")
     float_offset_v: float = Field(ge=-0.5, le=0.5, description="Charger float error per block (V)")
+    replacement_delay_days: float = Field(
+        30.0, gt=0, description="Longest time from a failed capacity test or a critical ohmic "
+        "reading to the swap (procurement); the swap is drawn between a quarter and all of it")
+    emergency_replacement_days: float = Field(
+        3.0, gt=0, description="Longest time from a detected failure (short, runaway) to the swap")
 
 
 class UnitReplacement(_Strict):
@@ -89,6 +104,8 @@ class Site(_Strict):
     hvac_failed_median_hours: float | None = None
     generator_start_success: float | None = None
     float_offset_v: float | None = None
+    replacement_delay_days: float | None = None
+    emergency_replacement_days: float | None = None
 
 
 class Fleet(_Strict):

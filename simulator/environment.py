@@ -8,6 +8,7 @@ same instant has the same weather whatever the step. Figures: DOMAIN.md §2.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from scipy.signal import lfilter
@@ -30,6 +31,10 @@ NATIONAL_MEAN_C = 28.0  # Thai lowland annual mean (DOMAIN §2: Bangkok ~28 with
 # Chiang Mai runs ~22 degC in December and ~30 in April, as its normals do.
 SEASONAL_ANOMALY_C = (-2.2, -0.6, 1.2, 2.9, 2.2, 1.2, 0.6, 0.3, -0.3, -0.8, -1.5, -3.0)
 MID_MONTH_DOY = tuple(15.2 + 30.44 * k for k in range(12))
+# Monthly mean relative humidity (%, January first) of Thai lowland climate normals (Bangkok
+# ~70 % in the hot season, ~80 % in the rainy months, mid-60s in December; DOMAIN §2 ranges);
+# regions shift it by their humidity offset, the daily cycle swings it around the mean.
+MONTHLY_RH_PCT = (66.0, 69.0, 69.0, 70.0, 74.0, 76.0, 77.0, 78.0, 81.0, 79.0, 72.0, 65.0)
 DIURNAL_AMPLITUDE_C = 4.8  # half of the ~10 degC day-night range in every season (DOMAIN §2)
 AFTERNOON_PEAK_H = 15.0  # daily maximum mid-afternoon (DOMAIN §2)
 WEATHER_SIGMA_C = 1.2  # day-to-day anomaly spread (synoptic weather noise)
@@ -60,6 +65,13 @@ def outage_weight(t: np.ndarray) -> np.ndarray:
     doy, hour = _day_of_year(t), _local_hour(t)
     afternoon = (hour >= 13) & (hour < 19)
     return np.where(_rainy_season(doy), np.where(afternoon, 4.0, 1.5), 0.6)
+
+
+@cache
+def outage_weight_mean() -> float:
+    """Mean of `outage_weight` over a year (10-minute grid), so that the modulated rate keeps
+    the configured outages per year on average."""
+    return float(outage_weight(np.arange(0.0, YEAR_S, 600.0)).mean())
 
 
 @dataclass
@@ -98,7 +110,8 @@ class SiteEnvironment:
 
         r = stream(seed, site_id, "grid")
         o_start = intervals.poisson_starts(
-            r, t0, t1, region.outages_per_year / 1.4, weight=outage_weight, max_weight=4.0
+            r, t0, t1, region.outages_per_year / outage_weight_mean(), weight=outage_weight,
+            max_weight=4.0
         )
         o_end = o_start + region.outage_median_minutes * 60 * r.lognormal(
             0.0, EPISODE_SIGMA, len(o_start)
@@ -129,7 +142,7 @@ class SiteEnvironment:
             NATIONAL_MEAN_C + self.region.temp_offset_c + self.region.seasonality * seasonal
             + DIURNAL_AMPLITUDE_C * diurnal + self._daily(self.day_anomaly_c, t)
         )
-        base_rh = np.where(_rainy_season(doy), 83.0, np.where((doy >= 60) & (doy < 152), 55, 63))
+        base_rh = np.interp(doy, MID_MONTH_DOY, MONTHLY_RH_PCT, period=365.25)
         rh = base_rh + self.region.humidity_offset_pct - 12.0 * diurnal + self._daily(
             self.day_humidity, t
         )

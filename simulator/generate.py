@@ -14,27 +14,31 @@ from scipy.signal import lfilter
 
 from simulator import ageing, intervals, operations
 from simulator import physics as ph
-from simulator.config import Fleet, Site
+from simulator.config import Fleet, Site, SiteSettings
 from simulator.environment import DAY_S, YEAR_S, RoomSampler, SiteEnvironment
 from simulator.fleet import Slot, day_s, draw_units, fleet_tables, initial_slots, string_ids
 from simulator.streams import stream
 from simulator.tables import SiteTables, build_tables
 from simulator.telemetry import (
+    CURRENT_GAIN_SIGMA,
+    CURRENT_OFFSET_SIGMA_A,
     MONITOR_OUTAGE_MEDIAN_H,
     MONITOR_OUTAGES_PER_YEAR,
+    OHMIC_OUTLIER_RANGE,
+    OHMIC_OUTLIER_SHARE,
     STUCK_MEDIAN_H,
     STUCK_PER_YEAR,
     FleetState,
     chunk_frame,
+    monitor_start_soc,
 )
+from simulator.thresholds import Thresholds, load_thresholds
 
 __all__ = ["SiteHistory", "Window", "fleet_tables", "simulate_site"]
 
 FUTURE_YEARS = 60  # horizon drawn beyond the window so every unit's end of life is known
 TELEMETRY_CHUNK_ROWS = 1_500_000  # rows per telemetry chunk: bounded memory at any step
 CAPACITY_TEST_ERROR = 0.02  # capacity tests measure within a few percent (DOMAIN §4)
-REPLACE_AFTER_TEST_DAYS = (14.0, 45.0)  # procurement delay after a failed capacity test
-REPLACE_AFTER_SHORT_DAYS = (1.0, 7.0)  # a dead cell raises a voltage alarm: fast swap
 
 
 @dataclass(frozen=True)
@@ -118,14 +122,31 @@ def simulate_site(
     t_first = min(day_s(s.install) for s in slots) - 2 * DAY_S
     env = SiteEnvironment.draw(seed, site.code, fleet.regions[site.region], cfg, t_first,
                                w1 + FUTURE_YEARS * YEAR_S)
-    schedule = operations.build_schedule(env, site, strings, loads, string_rated, seed)
+    schedule = operations.build_schedule(env, site, strings, loads, string_rated, seed, p)
 
     generations = []
+    practice = _Practice(cfg, load_thresholds(), p)
+    # what the string's blocks simulated so far can deliver in each discharge: a replacement
+    # shares its string with the blocks that remain, and the weakest one ends a discharge
+    string_limit = np.full(len(schedule.discharges.start_s), np.inf)
     while slots:
         units, rows = draw_units(fleet, site, slots, seed, p)
-        result = ageing.simulate_units(env, units, schedule.discharges, (w0, w1), p)
-        removed_s, reasons, tests = _removals(units, result, schedule, w1, seed,
-                                              rows["battery_id"].to_list(), len(generations))
+        ids, gen = rows["battery_id"].to_list(), len(generations)
+
+        def run(removed, units=units, limit=string_limit) -> ageing.AgeingResult:
+            return ageing.simulate_units(env, units, schedule.discharges, (w0, w1), p,
+                                         removed_s=removed, string_limit_ah=limit,
+                                         ohmic_alarm_ratio=practice.ohmic_alarm_ratio)
+
+        result = run(None)
+        removed_s, reasons, tests = _removals(units, result, schedule, w1, seed, ids, gen,
+                                              practice)
+        if np.isfinite(removed_s).any():
+            # again with the removals known, so a replaced block leaves its string's discharges
+            # (the decisions stay those of the first pass: they precede their own removal)
+            result = run(removed_s)
+            tests = _tests(units, result, schedule, w1, seed, ids, gen, p)
+        string_limit = np.fmin(string_limit, result.discharges.ah)
         keep = removed_s > w0  # units gone before the window opens leave no trace in it
         if keep.any():
             generations.append(_subset(slots, units, rows, result, removed_s, reasons, tests,
@@ -140,7 +161,8 @@ def simulate_site(
                                       window, seed, p)
     grid = w0 + window.step_s * np.arange(int(window.days * DAY_S // window.step_s))
     environment, block_c = _environment(env, site.code, grid, window.step_s, p)
-    state = _fleet_state(site.code, generations, tables, schedule, strings, grid, seed, w0, w1)
+    state = _fleet_state(site.code, generations, tables, strings, seed, w0, w1,
+                         cfg.float_offset_v, p)
     return SiteHistory(site.code, environment, tables.batteries, tables.discharge_events,
                        tables.discharge_curves, tables.maintenance_events, tables.battery_truth,
                        state, grid, block_c, seed, p, window.days)
@@ -173,30 +195,69 @@ def _next_id(battery_id: str) -> str:
     return f"{battery_id}-R1"
 
 
+@dataclass(frozen=True)
+class _Practice:
+    """How a site's maintenance acts on what it finds (fleet config and threshold config)."""
+
+    settings: SiteSettings
+    thresholds: Thresholds
+    p: ph.PhysicsParams
+
+    @property
+    def ohmic_alarm_ratio(self) -> float:
+        """Resistance over new at which the site replaces a block: the critical rise of the
+        one threshold config (DOMAIN §5: +50 % over baseline)."""
+        return 1.0 + self.thresholds.resistance.critical_rise_pct / 100.0
+
+    @property
+    def test_pass_ah_share(self) -> float:
+        """A capacity test at the 3-hour rate passes above 80 % of what the rating gives at
+        that rate (IEEE 450: capacity corrected for the test rate)."""
+        return self.p.eol_capacity_fraction * float(ph.rate_capacity_fraction(
+            operations.TEST_RATE_HOURS, self.p.peukert_exponent))
+
+
+def _tests(units, result: ageing.AgeingResult, schedule: operations.Schedule, w1: float,
+           seed: int, ids: list[str], gen: int, p: ph.PhysicsParams):
+    """Capacity-test readings: the Ah each block delivered at the 3-hour rate down to 1.75
+    V/cell, with the test's few-percent error (DOMAIN §4)."""
+    rng = stream(seed, ids[0] if ids else "", "capacity_tests", gen)
+    d = schedule.discharges
+    tests = np.nonzero((schedule.kind == operations.CAPACITY_TEST) & (d.start_s < w1))[0]
+    error = CAPACITY_TEST_ERROR * p.measurement_noise_scale
+    measured = result.discharges.reach_ah[tests] * (
+        1 + error * rng.standard_normal((len(tests), len(units))))
+    return tests, measured
+
+
 def _removals(units, result: ageing.AgeingResult, schedule: operations.Schedule,
-              w1: float, seed: int, ids: list[str], gen: int):
-    """When each unit leaves service before the window closes, and why: a failed capacity
-    test, an internal short or a thermal runaway (detected by the monitor). Decisions before
-    the window count too, so the units found in service when it opens are the ones a
-    maintained fleet would have."""
+              w1: float, seed: int, ids: list[str], gen: int, practice: _Practice):
+    """When each unit leaves service before the window closes, and why, as a maintained site
+    decides it: a failed capacity test or an ohmic reading over the critical rise leads to a
+    replacement within the site's configured delay; a detected failure (an internal short's
+    voltage drop, a thermal runaway) to an emergency swap within days. Decisions before the
+    window count too, so the units found in service when it opens are the ones a maintained
+    fleet would have."""
     n = len(units)
     rng = stream(seed, ids[0] if ids else "", "removals", gen)
     removed = np.full(n, np.inf)
     reasons = np.full(n, "", dtype=object)
     d = schedule.discharges
-    tests = np.nonzero((schedule.kind == operations.CAPACITY_TEST) & (d.start_s < w1))[0]
-    measured = result.discharges.capacity[tests] * (
-        1 + CAPACITY_TEST_ERROR * rng.standard_normal((len(tests), n)))
+    cfg = practice.settings
+    tests, measured = _tests(units, result, schedule, w1, seed, ids, gen, practice.p)
+    delay = (0.25 * cfg.replacement_delay_days, cfg.replacement_delay_days)
+    urgent = (0.25 * cfg.emergency_replacement_days, cfg.emergency_replacement_days)
     for row, k in enumerate(tests):
-        failed = (measured[row] < 0.8 * units.rated_ah) & ~np.isfinite(removed)
-        failed &= d.start_s[k] >= units.install_s
-        removed[failed] = d.start_s[k] + DAY_S * rng.uniform(*REPLACE_AFTER_TEST_DAYS, n)[failed]
+        failed = (measured[row] < practice.test_pass_ah_share * units.rated_ah)
+        failed &= ~np.isfinite(removed) & (d.start_s[k] >= units.install_s)
+        removed[failed] = d.start_s[k] + DAY_S * rng.uniform(*delay, n)[failed]
         reasons[failed] = "capacity test below 80 % of rating"
-    for when, delay, why in (
-        (result.short_s, REPLACE_AFTER_SHORT_DAYS, "internal short: block voltage dropped"),
-        (result.runaway_s + ageing.RUNAWAY_COLLAPSE_S, (0.2, 1.0), "thermal runaway"),
+    for when, window, why in (
+        (result.ohmic_alarm_s, delay, "ohmic reading over the critical rise"),
+        (result.short_s, urgent, "internal short: block voltage dropped"),
+        (result.runaway_s + ageing.RUNAWAY_COLLAPSE_S / 2, urgent, "thermal runaway"),
     ):
-        t_rm = when + DAY_S * rng.uniform(*delay, n)
+        t_rm = when + DAY_S * rng.uniform(*window, n)
         sooner = t_rm < removed
         removed[sooner], reasons[sooner] = t_rm[sooner], why
     removed = np.where((removed < w1) & (removed > units.install_s), removed, np.inf)
@@ -226,8 +287,8 @@ def _environment(env: SiteEnvironment, site_id: str, grid: np.ndarray, step_s: i
     return frame, block[len(warm):]
 
 
-def _fleet_state(site_id, generations, tables: SiteTables, schedule, strings, grid, seed,
-                 w0, w1) -> FleetState:
+def _fleet_state(site_id, generations, tables: SiteTables, strings, seed, w0, w1,
+                 charger_offset_v: float, p: ph.PhysicsParams) -> FleetState:
     units = [g[1] for g in generations]
     results = [g[3] for g in generations]
 
@@ -248,18 +309,33 @@ def _fleet_state(site_id, generations, tables: SiteTables, schedule, strings, gr
         s = intervals.poisson_starts(r, w0, w1, STUCK_PER_YEAR)
         stuck.append(intervals.merge(s, s + 3600 * STUCK_MEDIAN_H * r.lognormal(0, 0.8, len(s))))
     n_days = round((w1 - w0) / DAY_S)
+    string_idx = cat("string_idx")
+    rated = cat("rated_ah")
+    string_rated = np.array([rated[string_idx == k][0] if (string_idx == k).any() else 100.0
+                             for k in range(len(strings))])
+    sensors = stream(seed, site_id, "current_sensors")
+    noise = p.measurement_noise_scale
+    gain = noise * CURRENT_GAIN_SIGMA * sensors.standard_normal(len(strings))
+    offset = noise * CURRENT_OFFSET_SIGMA_A * sensors.standard_normal(len(strings))
+    ohmic = stream(seed, site_id, "ohmic")
+    outlier = np.where(ohmic.uniform(size=(n_days, n)) < OHMIC_OUTLIER_SHARE,
+                       ohmic.uniform(*OHMIC_OUTLIER_RANGE, (n_days, n)), 1.0)
     return FleetState(
         battery_id=ids, string_id=tables.batteries["string_id"], site_id=site_id,
-        string_idx=cat("string_idx"), install_s=cat("install_s"),
-        removed_s=np.concatenate([g[4] for g in generations]), rated_ah=cat("rated_ah"),
-        hotspot_c=cat("hotspot_c"), float_v_offset=cat("float_v_offset"),
-        wear_mode=cat("wear_mode"),
+        string_idx=string_idx, install_s=cat("install_s"),
+        removed_s=np.concatenate([g[4] for g in generations]), rated_ah=rated,
+        hotspot_c=cat("hotspot_c"), float_share_v=cat("float_v_offset") - charger_offset_v,
+        charger_offset_v=charger_offset_v, wear_mode=cat("wear_mode"),
         short_s=np.concatenate([r.short_s for r in results]),
         runaway_s=np.concatenate([r.runaway_s for r in results]),
         window_start_s=w0,
         capacity_ah=np.concatenate([r.capacity_ah for r in results], axis=1),
         resistance_mohm=np.concatenate([r.resistance_mohm for r in results], axis=1),
         life_used=np.concatenate([r.life_used for r in results], axis=1),
-        ohmic_noise=stream(seed, site_id, "ohmic").standard_normal((n_days, n)),
-        modes=tables.modes, monitor_gaps=gaps, stuck=stuck,
+        ohmic_noise=ohmic.standard_normal((n_days, n)), ohmic_outlier=outlier,
+        string_rated_ah=string_rated, current_gain=gain, current_offset_a=offset,
+        modes=tables.modes,
+        monitor_start_pct=[monitor_start_soc(m, gain[k], string_rated[k], p)
+                           for k, m in enumerate(tables.modes)],
+        monitor_gaps=gaps, stuck=stuck,
     )

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simulator import physics as ph
 from simulator.ageing import Discharges
 from simulator.config import Site
 from simulator.environment import DAY_S, YEAR_S, SiteEnvironment
+from simulator.physics import PhysicsParams
 from simulator.streams import stream
 
 OUTAGE_COVERED, OUTAGE_UNCOVERED, CAPACITY_TEST = 0, 1, 2
@@ -17,9 +19,6 @@ TEST_RATE_HOURS = 3.0  # capacity test at the 3-hour rate down to 1.75 V/cell (I
 TEST_LOCAL_HOUR = 2.0  # run at night, local time
 EQUALIZE_EVERY_DAYS = 90.0  # scheduled equalize (DOMAIN §2)
 EQUALIZE_HOURS = 12.0
-EQUALIZE_V = 14.1  # per block (DOMAIN §2)
-BOOST_BASE_HOURS = 1.0  # a boost always follows a discharge, ...
-BOOST_HOURS_PER_DOD = 11.0  # ... longer the deeper it was (~12 h after a full discharge)
 
 
 @dataclass
@@ -32,7 +31,7 @@ class Schedule:
 
 def build_schedule(
     env: SiteEnvironment, site: Site, strings: list[tuple[str, str, int, object]],
-    loads_a: np.ndarray, rated_ah: np.ndarray, seed: int,
+    loads_a: np.ndarray, rated_ah: np.ndarray, seed: int, p: PhysicsParams,
 ) -> Schedule:
     """Every discharge of every string over the environment's whole span."""
     rng = stream(seed, site.code, "operations")
@@ -59,7 +58,7 @@ def build_schedule(
         t_test = np.floor(t_test / DAY_S) * DAY_S + local_night
         starts.append(t_test)
         durations.append(np.full(len(t_test), 4.0 * 3600.0))  # the weakest block ends it
-        currents.append(np.full(len(t_test), rated_ah[k] / TEST_RATE_HOURS))
+        currents.append(np.full(len(t_test), float(ph.rate_current(TEST_RATE_HOURS, rated_ah[k], p))))
         string_idx.append(np.full(len(t_test), k))
         kind.append(np.full(len(t_test), CAPACITY_TEST))
         outage_idx.append(np.full(len(t_test), -1))
@@ -76,21 +75,34 @@ def build_schedule(
 
 
 def mode_intervals(
-    schedule: Schedule, hours_on_battery: np.ndarray, depth: np.ndarray, n_strings: int
+    schedule: Schedule, hours_on_battery: np.ndarray, ah_drawn: np.ndarray,
+    string_rated_ah: np.ndarray, n_strings: int, p: PhysicsParams,
 ) -> list[dict[str, tuple[np.ndarray, ...]]]:
-    """Per string: (start, end, value) of discharges (value: current) and boosts (value:
-    depth to refill), and (start, end) of equalize charges, for the telemetry mode."""
+    """Per string: (start, end, current) of discharges, (start, end, deficit at the start) of
+    the boosts after them, and (start, end) of equalize charges, for the telemetry.
+
+    A boost refills the deficit (share of C10) along the charger's constant-current /
+    constant-voltage profile (physics.boost_deficit) and lasts until the taper ends; an
+    outage during a boost cuts it short and the next boost starts with what was left."""
     d = schedule.discharges
     out = []
     for k in range(n_strings):
-        sel = d.string_idx == k
+        sel = np.nonzero(d.string_idx == k)[0]
         s = d.start_s[sel]
         e = s + hours_on_battery[sel] * 3600.0
-        boost_end = e + (BOOST_BASE_HOURS + BOOST_HOURS_PER_DOD * depth[sel]) * 3600.0
-        order = np.argsort(e, kind="stable")
+        b_end, deficit0 = np.zeros(len(s)), np.zeros(len(s))
+        left = 0.0  # deficit not yet refilled when the next discharge starts
+        for j in range(len(s)):
+            deficit0[j] = left + ah_drawn[sel[j]] / string_rated_ah[k]
+            b_end[j] = e[j] + 3600.0 * float(ph.boost_hours(deficit0[j], p))
+            if j + 1 < len(s) and s[j + 1] < b_end[j]:
+                b_end[j] = s[j + 1]
+                left = float(ph.boost_deficit((b_end[j] - e[j]) / 3600.0, deficit0[j], p))
+            else:
+                left = 0.0
         out.append({
             "discharge": (s, e, d.current_a[sel]),
-            "boost": (e[order], boost_end[order], depth[sel][order]),
+            "boost": (e, np.maximum(b_end, e), deficit0),
             "equalize": schedule.equalize[k],
         })
     return out

@@ -43,11 +43,31 @@ class PhysicsParams:
     cycle_life_exponent: float = 1.45  # fits ~500 @ 50 % and ~1,150 @ 30 % DoD (DOMAIN §3)
     ocv_full_v: float = 12.90  # 2.15 V/cell open circuit when full (typical AGM)
     ocv_empty_v: float = 11.70  # 1.95 V/cell at 0 % SoC (typical AGM)
-    cutoff_v: float = 10.50  # end of discharge 1.75 V/cell (DOMAIN §3)
-    float_current_ma_per_ah: float = 0.8  # float current ~0.5-1 mA/Ah at 25 degC (datasheets)
-    polarization_factor: float = 3.0  # discharge: polarisation ~3x the ohmic drop (~0.8 V at C/2)
-    tafel_v: float = 0.104  # charge overpotential slope per block: 0.6 V at float, ~1.1 V at C/10
-    exchange_current_ma_per_ah: float = 0.005  # sets eta = 0.6 V at the 0.8 mA/Ah float current
+    cutoff_v: float = 10.50  # end of discharge 1.75 V/cell (DOMAIN §3, §8)
+    float_current_ma_per_ah: float = 0.8  # float current ~0.5-1 mA/Ah at 25 degC (DOMAIN §8)
+    float_current_doubling_c: float = 10.0  # float current doubles per ~8-10 degC (DOMAIN §8)
+    # Float current doubles per ~80-120 mV/cell of over-voltage (DOMAIN §8): 0.1 V x 6 cells.
+    # The same law gives the voltage a full block needs to carry a current (charging at full
+    # charge), so the float current at the set point is exactly the nominal one.
+    float_current_doubling_v: float = 0.6
+    boost_v_per_block: float = 14.1  # 2.35 V/cell, temperature-compensated like float (DOMAIN §8)
+    equalize_v_per_block: float = 14.1  # ~14.1 V per block (DOMAIN §2), compensated likewise
+    boost_current_c: float = 0.1  # constant current <= 0.1-0.25 C (DOMAIN §8): C/10
+    # At C/10 the voltage reaches the 2.35 V/cell limit near 85 % SoC (typical AGM charge
+    # curves); from there the current tapers as the charge deficit shrinks (constant voltage).
+    boost_acceptance_soc: float = 0.85
+    boost_start_v: float = 13.2  # ~2.2 V/cell at the start of a C/10 charge from empty (datasheets)
+    charge_efficiency: float = 0.95  # VRLA needs ~105 % of the Ah taken out back (datasheets)
+    boost_end_deficit: float = 0.002  # back to float when the taper is ~2x float (DOMAIN §8)
+    # Rate-dependent capacity (Peukert): (t/10 h)^((k-1)/k) of C10 in a discharge lasting t
+    # hours; k = 1.22 gives 80.5 % at the 3-h and 66 % at the 1-h rate (DOMAIN §8: 75-85 / 55-65).
+    peukert_exponent: float = 1.22
+    # Discharge voltage = OCV - I R - activation drop - a knee that reaches the 1.75 V/cell
+    # cutoff when the rate's capacity is used: the drop depends on the current density (I/C),
+    # not on resistance, so a high-resistance block sags by its extra I R only.
+    activation_v_per_decade: float = 0.3  # ~0.25 V at C/10, ~0.4 V at C/3 per block (datasheets)
+    knee_exponent: float = 6.0  # the curve stays flat, then falls steeply near the end (datasheets)
+    reference_r_ohm_ah: float = 0.36  # new R x C10: 3.0 mOhm x 120 Ah = 3.6 x 100 (DOMAIN §1)
     block_thermal_tau_min: float = 40.0  # block lags room by minutes to an hour (DOMAIN §2)
     short_rate_per_year: float = 0.002  # internal shorts per unit-year when new (defects, age)
     short_wear_gain: float = 8.0  # x(1 + 8 u^2): shorts concentrate late in life (DOMAIN §3)
@@ -92,15 +112,23 @@ def cycle_damage(depth_of_discharge: np.ndarray, p: PhysicsParams) -> np.ndarray
 
 def fade_shape(life_used: np.ndarray, p: PhysicsParams) -> np.ndarray:
     """Capacity loss as a share of the loss at end of life: slow early, faster near the knee
-    (VRLA fade accelerates as grid corrosion and dry-out progress). shape(1) == 1."""
-    u = np.maximum(np.asarray(life_used), 0.0)
+    (VRLA fade accelerates as grid corrosion and dry-out progress). shape(1) == 1; past end of
+    life the loss goes on at the end-of-life pace instead of accelerating without bound."""
+    u = np.maximum(np.asarray(life_used, dtype=np.float64), 0.0)
     a = p.fade_linear_share
-    return a * u + (1.0 - a) * u * u
+    before = a * u + (1.0 - a) * u * u
+    after = 1.0 + (2.0 - a) * (u - 1.0)  # tangent at u = 1
+    return np.where(u <= 1.0, before, after)
+
+
+# A worn block keeps some capacity until it fails open; the floor keeps the state physical.
+MIN_CAPACITY_FRACTION = 0.3
 
 
 def capacity_fraction(life_used: np.ndarray, p: PhysicsParams) -> np.ndarray:
     """Capacity relative to the unit's own initial capacity; monotone non-increasing in u."""
-    return np.maximum(1.0 - (1.0 - p.eol_capacity_fraction) * fade_shape(life_used, p), 0.05)
+    loss = (1.0 - p.eol_capacity_fraction) * fade_shape(life_used, p)
+    return np.maximum(1.0 - loss, MIN_CAPACITY_FRACTION)
 
 
 def ocv(soc_fraction: np.ndarray, p: PhysicsParams) -> np.ndarray:
@@ -109,30 +137,118 @@ def ocv(soc_fraction: np.ndarray, p: PhysicsParams) -> np.ndarray:
     return p.ocv_empty_v + (p.ocv_full_v - p.ocv_empty_v) * soc
 
 
-def terminal_voltage(
-    open_circuit_v: np.ndarray, current_a: np.ndarray, resistance_ohm: np.ndarray,
-    rated_ah: np.ndarray, p: PhysicsParams,
-) -> np.ndarray:
-    """Terminal voltage with I > 0 for charging: V = OCV + I*R + eta. Charging raises it
-    (ohmic drop plus a Tafel charge overpotential), discharging lowers it (ohmic drop plus
-    polarisation). Getting this sign wrong is a known mistake of earlier systems (DOMAIN §7)."""
-    i = np.asarray(current_a, dtype=np.float64)
-    i0 = p.exchange_current_ma_per_ah * 1e-3 * np.asarray(rated_ah)
-    charge = i * resistance_ohm + p.tafel_v * np.arcsinh(np.maximum(i, 0.0) / (2 * i0))
-    discharge = i * resistance_ohm * (1.0 + p.polarization_factor)
-    return open_circuit_v + np.where(i > 0, charge, discharge)
-
-
 def float_current(
     rated_ah: np.ndarray, temp_c: np.ndarray, float_v: np.ndarray, p: PhysicsParams
 ) -> np.ndarray:
-    """Float current (A): doubles per ~10 degC and per ~0.1 V/block over set point (Tafel)."""
+    """Current (A) a full block draws at `float_v`: nominal at the compensated set point,
+    doubling per `float_current_doubling_c` and per `float_current_doubling_v` over it."""
     dev = np.asarray(float_v) - float_setpoint(temp_c, p)
     return (
-        p.float_current_ma_per_ah * 1e-3 * rated_ah
-        * np.exp2((np.asarray(temp_c) - p.reference_temp_c) / 10.0)
-        * np.exp2(dev / 0.1)
+        p.float_current_ma_per_ah * 1e-3 * np.asarray(rated_ah)
+        * np.exp2((np.asarray(temp_c) - p.reference_temp_c) / p.float_current_doubling_c)
+        * np.exp2(dev / p.float_current_doubling_v)
     )
+
+
+def rate_capacity_fraction(hours: np.ndarray, peukert_exponent: float) -> np.ndarray:
+    """Share of the C10 capacity a discharge lasting `hours` delivers (Peukert), at most 1."""
+    k = peukert_exponent
+    return np.minimum((np.asarray(hours, dtype=np.float64) / 10.0) ** ((k - 1.0) / k), 1.0)
+
+
+def available_fraction(current_a: np.ndarray, c10_ah: np.ndarray, p: PhysicsParams) -> np.ndarray:
+    """Share of the C10 capacity available at a constant discharge current (Peukert)."""
+    x = np.maximum(np.asarray(current_a, dtype=np.float64), 1e-9) / (np.asarray(c10_ah) / 10.0)
+    return np.minimum(x ** (1.0 - p.peukert_exponent), 1.0)
+
+
+def rate_current(hours: float, rated_ah: np.ndarray, p: PhysicsParams) -> np.ndarray:
+    """Constant current that empties a new block of `rated_ah` (C10) in `hours` (the
+    "3-hour rate" of a capacity test)."""
+    return np.asarray(rated_ah) * rate_capacity_fraction(hours, p.peukert_exponent) / hours
+
+
+def _activation_drop(current_a, rated_ah, p: PhysicsParams):
+    return p.activation_v_per_decade * np.log10(1.0 + np.asarray(current_a) / (0.02 * rated_ah))
+
+
+def _knee_height(current_a, rated_ah, p: PhysicsParams):
+    """Knee that brings a block of reference resistance to the cutoff as the rate's capacity
+    runs out."""
+    f = available_fraction(current_a, rated_ah, p)
+    plateau_end = (ocv(1.0 - f, p) - current_a * p.reference_r_ohm_ah / rated_ah
+                   - _activation_drop(current_a, rated_ah, p))
+    return np.maximum(plateau_end - p.cutoff_v, 0.0)
+
+
+def discharge_voltage(
+    drawn_ah: np.ndarray, capacity_ah: np.ndarray, current_a: np.ndarray,
+    resistance_ohm: np.ndarray, rated_ah: np.ndarray, p: PhysicsParams,
+) -> np.ndarray:
+    """Block voltage after `drawn_ah` at a constant discharge current (A, positive) for a block
+    of true C10 capacity `capacity_ah`: V = OCV(SoC) - I R - activation drop - knee. The sign
+    matters (DOMAIN §7): discharging always lowers the voltage below the open circuit."""
+    i = np.asarray(current_a, dtype=np.float64)
+    soc = 1.0 - np.asarray(drawn_ah) / capacity_ah
+    used = np.asarray(drawn_ah) / (capacity_ah * available_fraction(i, rated_ah, p))
+    return (ocv(soc, p) - i * resistance_ohm - _activation_drop(i, rated_ah, p)
+            - _knee_height(i, rated_ah, p) * np.clip(used, 0.0, 1.5) ** p.knee_exponent)
+
+
+def ah_to_cutoff(
+    capacity_ah: np.ndarray, current_a: np.ndarray, resistance_ohm: np.ndarray,
+    rated_ah: np.ndarray, p: PhysicsParams,
+) -> np.ndarray:
+    """Ah a block delivers at a constant current before it reaches the 1.75 V/cell cutoff
+    (bisection on `discharge_voltage`, which falls monotonically with the Ah drawn)."""
+    cap = np.asarray(capacity_ah, dtype=np.float64)
+    lo, hi = np.zeros_like(cap), cap.copy()
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        above = discharge_voltage(mid, cap, current_a, resistance_ohm, rated_ah, p) > p.cutoff_v
+        lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
+    return lo
+
+
+def boost_deficit(hours: np.ndarray, deficit0: np.ndarray, p: PhysicsParams) -> np.ndarray:
+    """Charge deficit (share of C10) `hours` into a boost that started `deficit0` short:
+    constant current C/10 down to the acceptance point, then an exponential taper at constant
+    voltage (the current the block accepts is proportional to what it lacks)."""
+    d_cv = 1.0 - p.boost_acceptance_soc
+    rate = p.boost_current_c * p.charge_efficiency  # deficit removed per hour at constant current
+    t_cc = np.maximum(deficit0 - d_cv, 0.0) / rate
+    tau = d_cv / rate
+    cc = deficit0 - rate * hours
+    cv = np.minimum(deficit0, d_cv) * np.exp(-np.maximum(hours - t_cc, 0.0) / tau)
+    return np.where(hours < t_cc, cc, cv)
+
+
+def boost_hours(deficit0: np.ndarray, p: PhysicsParams) -> np.ndarray:
+    """How long a boost lasts: until the taper has brought the deficit to `boost_end_deficit`."""
+    d_cv = 1.0 - p.boost_acceptance_soc
+    rate = p.boost_current_c * p.charge_efficiency
+    d0 = np.maximum(np.asarray(deficit0, dtype=np.float64), p.boost_end_deficit)
+    t_cc = np.maximum(d0 - d_cv, 0.0) / rate
+    return t_cc + d_cv / rate * np.log(np.minimum(d0, d_cv) / p.boost_end_deficit)
+
+
+def boost_current(deficit: np.ndarray, rated_ah: np.ndarray, p: PhysicsParams) -> np.ndarray:
+    """Charging current (A) at a given deficit: C/10 above the acceptance point, proportional
+    to the deficit below it (constant voltage)."""
+    d_cv = 1.0 - p.boost_acceptance_soc
+    share = np.clip(np.asarray(deficit) / d_cv, 0.0, 1.0)
+    return p.boost_current_c * np.asarray(rated_ah) * share
+
+
+def boost_voltage(deficit: np.ndarray, temp_c: np.ndarray, p: PhysicsParams) -> np.ndarray:
+    """Block voltage during a boost: rising along the constant-current curve to the
+    temperature-compensated limit, then held there (constant voltage)."""
+    limit = p.boost_v_per_block + p.float_comp_v_per_c * (
+        np.clip(temp_c, p.float_comp_min_c, p.float_comp_max_c) - p.reference_temp_c)
+    d_cv = 1.0 - p.boost_acceptance_soc
+    progress = np.clip((1.0 - np.asarray(deficit)) / (1.0 - d_cv), 0.0, 1.0)
+    start = p.boost_start_v + (limit - p.boost_v_per_block)
+    return np.where(np.asarray(deficit) > d_cv, start + (limit - start) * progress, limit)
 
 
 def lag_coefficient(step_s: float, tau_s: float) -> float:

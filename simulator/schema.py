@@ -77,6 +77,8 @@ DISCHARGE_EVENTS = {
     "generator_started": pl.Boolean,
     "depth_of_discharge": pl.Float64,
     "ah_drawn": pl.Float64,
+    "runtime_minutes": pl.Float64,  # time on battery (to 1.75 V/cell if it ran out)
+    "load_lost": pl.Boolean,  # the string reached its cutoff before power came back
     "min_block_voltage_v": pl.Float64,
     "min_block_battery_id": pl.String,
 }
@@ -94,7 +96,8 @@ MAINTENANCE_EVENTS = {
     "battery_id": pl.String,
     "event_type": pl.String,  # ohmic_reading | capacity_test | replacement
     "resistance_mohm": pl.Float64,
-    "measured_capacity_ah": pl.Float64,
+    "measured_capacity_ah": pl.Float64,  # Ah delivered at the test rate to 1.75 V/cell
+    "test_rate_hours": pl.Float64,  # capacity tests: the rate they ran at (3 = the 3-hour rate)
     "new_battery_id": pl.String,
     "reason": pl.String,
 }

@@ -48,28 +48,32 @@ def build_tables(site_id, strings, generations, schedule: operations.Schedule,
     capacity = np.concatenate([r.capacity_ah for r in results], axis=1)
     resistance = np.concatenate([r.resistance_mohm for r in results], axis=1)
     dod = np.concatenate([r.discharges.dod for r in results], axis=1)
-    cap_at = np.concatenate([r.discharges.capacity for r in results], axis=1)
 
     d = schedule.discharges
     at = d.start_s[:, None]
     in_service = (at >= install) & (at < removed) & (string_of == d.string_idx[:, None])
     depth = np.nanmax(np.where(in_service, dod, np.nan), axis=1, initial=0.0)
-    drawn = np.where(in_service, dod * cap_at, np.inf)
-    ah = np.where(np.isnan(drawn), np.inf, drawn).min(axis=1)
-    ah = np.where(np.isfinite(ah), ah, 0.0)
+    # the string's discharge: the shortest any generation's blocks allowed (the later ones
+    # were simulated against the earlier ones' limits)
+    ah = np.nan_to_num(np.nanmin(np.stack([r.discharges.ah for r in results]), axis=0,
+                                 initial=np.inf), posinf=0.0)
+    ah = np.where(in_service.any(axis=1), ah, 0.0)
     hours = ah / d.current_a
-    modes = operations.mode_intervals(schedule, hours, depth, len(strings))
+    load_lost = (ah > 0) & (ah < d.current_a * d.duration_s / 3600.0 * (1 - 1e-9))
+    string_rated = np.array([rated[string_of == k][0] if (string_of == k).any() else np.nan
+                             for k in range(len(strings))])
+    modes = operations.mode_intervals(schedule, hours, ah, string_rated, len(strings), p)
 
     events, curves = _discharges(site_id, strings, schedule, env, in_service, depth, ah, hours,
-                                 capacity, resistance, rated, ids, w0, w1, p)
+                                 load_lost, capacity, resistance, rated, ids, w0, w1, p)
     maintenance = _maintenance(site_id, strings, generations, schedule, ids, string_of, install,
-                               removed, resistance, w0, w1, seed)
+                               removed, resistance, w0, w1, seed, p.measurement_noise_scale)
     truth = _truth(site_id, ids, install, removed, rated, capacity, results, w0, w1)
     return SiteTables(conform(batteries, "batteries"), events, curves, maintenance, truth, modes)
 
 
-def _discharges(site_id, strings, schedule, env, in_service, depth, ah, hours, capacity,
-                resistance, rated, ids, w0, w1, p):
+def _discharges(site_id, strings, schedule, env, in_service, depth, ah, hours, load_lost,
+                capacity, resistance, rated, ids, w0, w1, p):
     """One row per outage per string, and the minute-by-minute block voltages."""
     d = schedule.discharges
     o_start, o_end = env.outages
@@ -83,8 +87,8 @@ def _discharges(site_id, strings, schedule, env, in_service, depth, ah, hours, c
         cap, r_ohm = capacity[hour, on], resistance[hour, on] * 1e-3
         minutes = np.arange(int(np.ceil(hours[k] * 60)) + 1) * 60.0
         minutes = np.minimum(minutes, hours[k] * 3600.0)[:, None]
-        soc = 1.0 - d.current_a[k] * minutes / 3600.0 / cap
-        volts = ph.terminal_voltage(ph.ocv(soc, p), -d.current_a[k], r_ohm, rated[on], p)
+        drawn = d.current_a[k] * minutes / 3600.0
+        volts = ph.discharge_voltage(drawn, cap, d.current_a[k], r_ohm, rated[on], p)
         event_id = f"{string_id}-E{schedule.outage_idx[k]:04d}"
         low = int(np.argmin(volts[-1]))
         o = schedule.outage_idx[k]
@@ -94,6 +98,7 @@ def _discharges(site_id, strings, schedule, env, in_service, depth, ah, hours, c
             "outage_minutes": (o_end[o] - o_start[o]) / 60.0,
             "generator_started": bool(schedule.kind[k] == operations.OUTAGE_COVERED),
             "depth_of_discharge": float(depth[k]), "ah_drawn": float(ah[k]),
+            "runtime_minutes": float(hours[k] * 60.0), "load_lost": bool(load_lost[k]),
             "min_block_voltage_v": float(volts[-1, low]), "min_block_battery_id": ids[on[low]],
         })
         curves.append(pl.DataFrame({
@@ -111,7 +116,7 @@ def _discharges(site_id, strings, schedule, env, in_service, depth, ah, hours, c
 
 
 def _maintenance(site_id, strings, generations, schedule, ids, string_of, install, removed,
-                 resistance, w0, w1, seed):
+                 resistance, w0, w1, seed, noise_scale):
     """Quarterly ohmic readings, capacity-test results and replacements."""
     rng = stream(seed, site_id, "maintenance")
     out = []
@@ -120,7 +125,7 @@ def _maintenance(site_id, strings, generations, schedule, ids, string_of, instal
         t = w0 + np.floor(day) * DAY_S + 3 * 3600.0  # 10:00 local
         on = np.nonzero((t >= install) & (t < removed))[0]
         r = resistance[int((t - w0) // 3600), on] * (
-            1 + OHMIC_READING_ERROR * rng.standard_normal(len(on)))
+            1 + OHMIC_READING_ERROR * noise_scale * rng.standard_normal(len(on)))
         out.append(_rows(t, site_id, strings, string_of[on], ids[on], "ohmic_reading",
                          resistance=r))
     offset = 0
@@ -134,7 +139,8 @@ def _maintenance(site_id, strings, generations, schedule, ids, string_of, instal
             on = np.nonzero((t >= units.install_s) & (t < removed_g)
                             & (units.string_idx == schedule.discharges.string_idx[k]))[0]
             out.append(_rows(t, site_id, strings, units.string_idx[on], gid[on],
-                             "capacity_test", capacity=measured[row, on]))
+                             "capacity_test", capacity=measured[row, on],
+                             test_rate_hours=operations.TEST_RATE_HOURS))
         for i in np.nonzero((removed_g >= w0) & (removed_g < w1))[0]:
             successor = ids[np.nonzero((install == removed_g[i]) & (string_of == units.string_idx[
                 i]))[0]]
@@ -150,7 +156,7 @@ def _maintenance(site_id, strings, generations, schedule, ids, string_of, instal
 
 
 def _rows(t, site_id, strings, string_idx, battery_ids, kind, resistance=None, capacity=None,
-          new_id=None, reason=None) -> pl.DataFrame:
+          new_id=None, reason=None, test_rate_hours=None) -> pl.DataFrame:
     n = len(battery_ids)
     return pl.DataFrame({
         "ts": _ts(np.full(n, t)),
@@ -162,6 +168,7 @@ def _rows(t, site_id, strings, string_idx, battery_ids, kind, resistance=None, c
                                      dtype=pl.Float64),
         "measured_capacity_ah": pl.Series(capacity if capacity is not None else [None] * n,
                                           dtype=pl.Float64),
+        "test_rate_hours": pl.Series([test_rate_hours] * n, dtype=pl.Float64),
         "new_battery_id": pl.Series([new_id] * n, dtype=pl.String),
         "reason": pl.Series([reason] * n, dtype=pl.String),
     })

@@ -92,8 +92,8 @@ def test_healthy_blocks_float_in_band_and_charging_raises_voltage(history):
     assert at_25c.is_between(13.38, 13.80).mean() > 0.97
     boost = telemetry.filter(pl.col("mode") == "boost")
     if boost.height:
-        soc = boost["soc_pct"].to_numpy() / 100
-        assert np.all(boost["voltage_v"].to_numpy() > ph.ocv(soc, ph.PhysicsParams()) - 0.02)
+        assert boost["voltage_v"].median() > healthy["voltage_v"].median()
+        assert (boost["voltage_v"] < 14.1 + 0.018 * 20 + 0.1).all()  # the compensated limit
         assert (boost["current_a"] > 0).all()
     discharging = telemetry.filter(pl.col("mode") == "discharge")
     if discharging.height:
@@ -111,9 +111,12 @@ def test_thermal_runaway_shows_its_signature():
     assert removed.height > 0
     victim = removed["battery_id"][0]
     last = tel.filter(pl.col("battery_id") == victim).sort("ts").filter(pl.col("mode") == "float")
-    normal = last.head(24)["current_a"].median()
     final = last.tail(6)
-    assert final["current_a"].min() > 3 * normal
+    rated = h.batteries.filter(pl.col("battery_id") == victim)["rated_capacity_ah"][0]
+    room = final["room_temp_c"].to_numpy()
+    normal = ph.float_current(rated, room, ph.float_setpoint(room, params), params)
+    # the string's current (one current in a series circuit) against a healthy string's
+    assert (final["current_a"].to_numpy() > 3 * normal).all()
     assert (final["temperature_c"] - final["room_temp_c"]).min() >= 5.0
     # climbing over hours: the first half-day past 5 degC over the room keeps rising (measured
     # against the room, so a cooling night does not hide it)
