@@ -148,6 +148,12 @@ def simulate_units(
     life_used, damage = np.zeros(n), np.zeros(n)
     hazard_short, hazard_runaway = np.zeros(n), np.zeros(n)
     cross_s, ohmic_s = np.full(n, np.inf), np.full(n, np.inf)
+    # wear at which the resistance reaches the alarm ratio (R = R0 (1 + g fade^k), monotone)
+    with np.errstate(divide="ignore"):
+        fade_alarm = ((ohmic_alarm_ratio - 1.0) / units.r_growth) ** (
+            1.0 / p.resistance_wear_exponent)
+    u_alarm = ph.wear_for_fade(fade_alarm, p) if np.isfinite(ohmic_alarm_ratio) else np.full(
+        n, np.inf)
     short_s, runaway_s = np.full(n, np.inf), np.full(n, np.inf)
     events = _DischargeState(discharges, n, removed_s, string_limit_ah)
     sampler = RoomSampler(env, clock_s)
@@ -199,8 +205,7 @@ def simulate_units(
         idx = first_crossing(-cap, -cap_eol[None, :] + 1e-12)
         new = (idx >= 0) & np.isinf(cross_s) & (t[np.maximum(idx, 0)] >= units.install_s)
         cross_s[new] = t[idx[new]]
-        r_ratio = _resistance(units, u, t[:, None], short_s, runaway_s, p) / units.r0_mohm
-        idx = first_crossing(np.where(active, r_ratio, 0.0), np.full(n, ohmic_alarm_ratio))
+        idx = first_crossing(np.where(active, u, 0.0), u_alarm[None, :])
         new = (idx >= 0) & np.isinf(ohmic_s)
         ohmic_s[new] = t[idx[new]]
 
@@ -266,15 +271,21 @@ class _DischargeState:
         if not on.any():
             return np.zeros(len(cap))
         current = self.d.current_a[k]
-        reach = ph.ah_to_cutoff(cap[on], current, res_mohm[on] * 1e-3, units.rated_ah[on], p)
         wanted = current * self.d.duration_s[k] / HOUR_S
+        r_ohm, rated = res_mohm[on] * 1e-3, units.rated_ah[on]
+        if np.all(ph.discharge_voltage(wanted, cap[on], current, r_ohm, rated, p) > p.cutoff_v):
+            # every block outlasts it (most outages): depth against the rate's capacity
+            reach = cap[on] * ph.available_fraction(current, rated, p)
+        else:
+            reach = ph.ah_to_cutoff(cap[on], current, r_ohm, rated, p)
         # the weakest block in service, here or among the string's other blocks, ends it
         ah = min(wanted, float(reach.min()), float(self.limit_ah[k]))
         self.ah[k], self.hours[k] = ah, ah / current
         self.lost[k] = ah < wanted * (1 - 1e-9)
         self.reach[k, on] = reach
         dod = np.zeros(len(cap))
-        dod[on] = np.minimum(ah / reach, 1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):  # a block with nothing left
+            dod[on] = np.where(reach > 0, np.minimum(ah / reach, 1.0), 1.0)
         self.dod[k] = np.where(on, dod, np.nan)
         return ph.cycle_damage(dod, p)
 
