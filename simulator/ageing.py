@@ -158,6 +158,8 @@ def simulate_units(
     events = _DischargeState(discharges, n, removed_s, string_limit_ah)
     sampler = RoomSampler(env, clock_s)
     cap_eol = p.eol_capacity_fraction * units.rated_ah
+    u_eol_state = [_wear_at_capacity(cap_eol / (units.c0_ah * factor), p)
+                   for factor in (1.0, SHORT_CAPACITY_FACTOR, RUNAWAY_CAPACITY_FACTOR)]
     dry = units.wear_mode == DRY_OUT
 
     t_chunk = t_begin
@@ -201,8 +203,11 @@ def simulate_units(
             new = (idx >= 0) & np.isinf(when)
             when[new] = t[idx[new]]
 
-        cap = _capacity(units, u, t[:, None], short_s, runaway_s, p)
-        idx = first_crossing(-cap, -cap_eol[None, :] + 1e-12)
+        # capacity <= 80 % of rating, as the wear that takes it there in each failure state
+        # (cheaper than evaluating the capacity on every cell; the same crossing)
+        u_eol = np.where(t[:, None] >= runaway_s + RUNAWAY_COLLAPSE_S, u_eol_state[2],
+                         np.where(t[:, None] >= short_s, u_eol_state[1], u_eol_state[0]))
+        idx = first_crossing(u, u_eol)
         new = (idx >= 0) & np.isinf(cross_s) & (t[np.maximum(idx, 0)] >= units.install_s)
         cross_s[new] = t[idx[new]]
         idx = first_crossing(np.where(active, u, 0.0), u_alarm[None, :])
@@ -227,6 +232,14 @@ def simulate_units(
     end_mode = np.select([short_first, runaway_s <= cross_s], [SHORT, RUNAWAY], units.wear_mode)
     return AgeingResult(steps, capacity, resistance, win_u, cross_s, short_s, runaway_s,
                         end_mode, ohmic_s, events.outcome())
+
+
+def _wear_at_capacity(fraction: np.ndarray, p: ph.PhysicsParams) -> np.ndarray:
+    """Life used at which `capacity_fraction` falls to `fraction` (0 if it already has; inf if
+    it never does, below the floor)."""
+    fade = (1.0 - fraction) / (1.0 - p.eol_capacity_fraction)
+    u = ph.wear_for_fade(fade, p)
+    return np.where(fraction <= ph.MIN_CAPACITY_FRACTION, np.inf, u)
 
 
 def _capacity(units: Units, u, t, short_s, runaway_s, p: ph.PhysicsParams) -> np.ndarray:
