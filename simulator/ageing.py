@@ -91,6 +91,7 @@ class AgeingResult:
     end_mode: np.ndarray  # failure mode that ends the unit's life
     ohmic_alarm_s: np.ndarray  # resistance first over `ohmic_alarm_ratio` x new (inf: never)
     discharges: DischargeOutcome = field(repr=False, default=None)
+    checkpoints: list[dict] = field(repr=False, default_factory=list)  # loop state per chunk
 
     def subset(self, keep: np.ndarray) -> AgeingResult:
         return AgeingResult(
@@ -130,6 +131,7 @@ def simulate_units(
     removed_s: np.ndarray | None = None,
     string_limit_ah: np.ndarray | None = None,
     ohmic_alarm_ratio: float = np.inf,
+    resume: AgeingResult | None = None,
 ) -> AgeingResult:
     """Integrate every unit from its install until all have crossed end of life (or until
     `stop_s`), on a clock of `clock_s` seconds; states are kept for the window only.
@@ -137,7 +139,9 @@ def simulate_units(
     `removed_s` (per unit) takes replaced units out of their string's discharges;
     `string_limit_ah` (per discharge) is what the string's other, already simulated blocks
     could deliver, so a new block is limited by the weakest block it shares the string with.
-    `ohmic_alarm_ratio` is the resistance over the unit's new value that a site acts on."""
+    `ohmic_alarm_ratio` is the resistance over the unit's new value that a site acts on.
+    `resume`, an earlier run of the same units that differs only from the first removal on,
+    is continued from its last checkpoint before that removal instead of from install."""
     n = len(units)
     t_begin = np.floor(units.install_s.min() / clock_s) * clock_s
     w0, w1 = window_s
@@ -163,9 +167,28 @@ def simulate_units(
     dry = units.wear_mode == DRY_OUT
 
     t_chunk = t_begin
+    checkpoints: list[dict] = []
+    if resume is not None and removed_s is not None and resume.checkpoints:
+        first = float(np.min(removed_s))
+        state = [c for c in resume.checkpoints if c["t_chunk"] <= first][-1]
+        t_chunk = state["t_chunk"]
+        life_used, damage = state["life_used"].copy(), state["damage"].copy()
+        hazard_short, hazard_runaway = state["hazard_short"].copy(), state["hazard_runaway"].copy()
+        cross_s, ohmic_s = state["cross_s"].copy(), state["ohmic_s"].copy()
+        short_s, runaway_s = state["short_s"].copy(), state["runaway_s"].copy()
+        sampler._state = state["sampler"].copy()
+        win_u = resume.life_used.copy()
+        events.restore(resume.discharges, t_chunk)
+        checkpoints = [c for c in resume.checkpoints if c["t_chunk"] < t_chunk]
     while t_chunk < w1 or (np.isinf(cross_s).any() and (stop_s is None or t_chunk < stop_s)):
         if t_chunk - t_begin > MAX_YEARS * YEAR_S:
             raise RuntimeError("units did not reach end of life within 60 years: check physics")
+        checkpoints.append({
+            "t_chunk": t_chunk, "life_used": life_used.copy(), "damage": damage.copy(),
+            "hazard_short": hazard_short.copy(), "hazard_runaway": hazard_runaway.copy(),
+            "cross_s": cross_s.copy(), "ohmic_s": ohmic_s.copy(), "short_s": short_s.copy(),
+            "runaway_s": runaway_s.copy(),
+            "sampler": None if sampler._state is None else sampler._state.copy()})
         t = t_chunk + clock_s * np.arange(chunk)
         room = sampler.sample(t)["room_c"]
         temp = room[:, None] + units.hotspot_c[None, :]
@@ -231,7 +254,7 @@ def simulate_units(
     short_first = (short_s <= cross_s) & (short_s <= runaway_s)
     end_mode = np.select([short_first, runaway_s <= cross_s], [SHORT, RUNAWAY], units.wear_mode)
     return AgeingResult(steps, capacity, resistance, win_u, cross_s, short_s, runaway_s,
-                        end_mode, ohmic_s, events.outcome())
+                        end_mode, ohmic_s, events.outcome(), checkpoints)
 
 
 def _wear_at_capacity(fraction: np.ndarray, p: ph.PhysicsParams) -> np.ndarray:
@@ -270,6 +293,13 @@ class _DischargeState:
         self.ah = np.full(m, np.nan)
         self.hours = np.zeros(m)
         self.lost = np.zeros(m, dtype=bool)
+
+    def restore(self, earlier: DischargeOutcome, t0: float) -> None:
+        """Take an earlier run's outcomes for the discharges before `t0`."""
+        k = int(np.searchsorted(self.d.start_s, t0))
+        self.dod[:k], self.reach[:k] = earlier.dod[:k], earlier.reach_ah[:k]
+        self.ah[:k], self.hours[:k], self.lost[:k] = earlier.ah[:k], earlier.hours[:k], \
+            earlier.load_lost[:k]
 
     def in_range(self, t0: float, t1: float, clock_s: float):
         lo, hi = np.searchsorted(self.d.start_s, [t0, t1])

@@ -133,18 +133,20 @@ def simulate_site(
         units, rows = draw_units(fleet, site, slots, seed, p)
         ids, gen = rows["battery_id"].to_list(), len(generations)
 
-        def run(removed, units=units, limit=string_limit) -> ageing.AgeingResult:
+        def run(removed, resume=None, units=units, limit=string_limit) -> ageing.AgeingResult:
             return ageing.simulate_units(env, units, schedule.discharges, (w0, w1), p,
                                          removed_s=removed, string_limit_ah=limit,
-                                         ohmic_alarm_ratio=practice.ohmic_alarm_ratio)
+                                         ohmic_alarm_ratio=practice.ohmic_alarm_ratio,
+                                         resume=resume)
 
         result = run(None)
         removed_s, reasons, tests = _removals(units, result, schedule, w1, seed, ids, gen,
                                               practice)
-        if np.isfinite(removed_s).any():
+        if _removed_block_limited_a_discharge(result, schedule, removed_s):
             # again with the removals known, so a replaced block leaves its string's discharges
-            # (the decisions stay those of the first pass: they precede their own removal)
-            result = run(removed_s)
+            # (the decisions stay those of the first pass: they precede their own removal);
+            # identical up to the first removal, so it resumes from there
+            result = run(removed_s, result)
             tests = _tests(units, result, schedule, w1, seed, ids, gen, p)
         string_limit = np.fmin(string_limit, result.discharges.ah)
         keep = removed_s > w0  # units gone before the window opens leave no trace in it
@@ -193,6 +195,16 @@ def _next_id(battery_id: str) -> str:
     if m:
         return f"{battery_id[:m.start()]}-R{int(m.group(1)) + 1}"
     return f"{battery_id}-R1"
+
+
+def _removed_block_limited_a_discharge(result: ageing.AgeingResult,
+                                       schedule: operations.Schedule,
+                                       removed_s: np.ndarray) -> bool:
+    """Whether a block, after its removal, was the one that ended a discharge in this run
+    (only then does taking it out of its string change anything)."""
+    after = schedule.discharges.start_s[:, None] >= removed_s[None, :]
+    with np.errstate(invalid="ignore"):
+        return bool(np.any(after & (result.discharges.dod >= 1.0 - 1e-9)))
 
 
 @dataclass(frozen=True)
