@@ -176,7 +176,7 @@ def simulate_units(
         hazard_short, hazard_runaway = state["hazard_short"].copy(), state["hazard_runaway"].copy()
         cross_s, ohmic_s = state["cross_s"].copy(), state["ohmic_s"].copy()
         short_s, runaway_s = state["short_s"].copy(), state["runaway_s"].copy()
-        sampler._state = state["sampler"].copy()
+        sampler._state = None if state["sampler"] is None else state["sampler"].copy()
         win_u = resume.life_used.copy()
         events.restore(resume.discharges, t_chunk)
         checkpoints = [c for c in resume.checkpoints if c["t_chunk"] < t_chunk]
