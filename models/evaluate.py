@@ -15,11 +15,28 @@ import numpy as np
 import polars as pl
 
 from models.dataset import LABEL
+from models.detection import detection_metrics
+from models.laws import Laws, fit_laws
 from models.metrics import regression_metrics
 from models.rul_model import fit_booster, to_pool
 from models.splits import battery_folds
+from models.uncertainty import string_bootstrap
+from simulator.thresholds import load_thresholds
 
 TEMP_BINS = {"le24": (-np.inf, 24.0), "24_26": (24.0, 26.0), "gt26": (26.0, np.inf)}
+
+
+def evaluation_metrics(evaluation: pl.DataFrame, truth: pl.DataFrame,
+                       seed: int) -> dict[str, float]:
+    """Everything measured on one evaluation table (models.train.evaluation_table): error and
+    coverage metrics of the model, baselines and oracle, detection of already-failed blocks
+    (with the crossing days from the daily `truth`) and string-bootstrap intervals seeded by
+    `seed`. The same call scores the test strings and a holdout fleet."""
+    predictions = [c for c in evaluation.columns if c.startswith(("baseline_", "oracle_"))]
+    return (report_metrics(evaluation, predictions)
+            | detection_metrics(evaluation, truth, load_thresholds())
+            | string_bootstrap(evaluation, [c for c in predictions if c.startswith("baseline_")],
+                               seed))
 
 
 def report_metrics(evaluation: pl.DataFrame, predictions: list[str]) -> dict[str, float]:
@@ -35,15 +52,15 @@ def report_metrics(evaluation: pl.DataFrame, predictions: list[str]) -> dict[str
     for (site,), part in evaluation.group_by("site_id", maintain_order=True):
         m = regression_metrics(part[LABEL].to_numpy(), part["rul_p50_days"].to_numpy(),
                                part["rul_p10_days"].to_numpy(), part["rul_p90_days"].to_numpy())
-        for name in ("mae", "mae_le365", "coverage", "late_share"):
+        for name in ("mae", "mae_0_180", "mae_0_365", "mae_le365", "coverage", "late_share"):
             out[f"model.{name}.site.{site}"] = m[f"model.{name}"]
     out["model.p50_decline_per_day"] = _decline_per_day(evaluation)
     temp = evaluation["temp_mean_90d"].to_numpy()
     for name, (lo, hi) in TEMP_BINS.items():
         part = (temp > lo) & (temp <= hi)
         m = regression_metrics(y[part], evaluation["rul_p50_days"].to_numpy()[part])
-        out[f"model.mae.temp.{name}"] = m["model.mae"]
-        out[f"model.mae_le365.temp.{name}"] = m["model.mae_le365"]
+        for key in ("mae", "mae_0_365", "mae_le365"):
+            out[f"model.{key}.temp.{name}"] = m[f"model.{key}"]
     return out
 
 
@@ -68,8 +85,8 @@ def thin(frame: pl.DataFrame, stride: int) -> pl.DataFrame:
 
 
 def _p50_days(booster: Any, frame: pl.DataFrame, features: list[str],
-              categorical: list[str]) -> np.ndarray:
-    q = np.asarray(booster.predict(to_pool(frame, features, categorical)))
+              categorical: list[str], laws: Laws) -> np.ndarray:
+    q = np.asarray(booster.predict(to_pool(frame, features, categorical, laws)))
     return np.clip(np.expm1(q), 0.0, None)
 
 
@@ -82,9 +99,10 @@ def cross_validate(train: pl.DataFrame, features: list[str], categorical: list[s
         mask = np.zeros(train.height, dtype=bool)
         mask[held] = True
         fit_rows = thin(train.filter(pl.Series(~mask)), stride)
+        laws = fit_laws(fit_rows, LABEL)  # each refit fits its laws on its own rows
         booster = fit_booster(fit_rows, fit_rows[LABEL].to_numpy(), features, categorical,
-                              params)
-        pred[held] = _p50_days(booster, train[held], features, categorical)
+                              params, laws=laws)
+        pred[held] = _p50_days(booster, train[held], features, categorical, laws)
     out = regression_metrics(train[LABEL].to_numpy(), pred, prefix="cv")
     out["cv.folds"] = float(n_folds)
     return out
@@ -99,15 +117,16 @@ def leave_one_site_out(data: pl.DataFrame, features: list[str], categorical: lis
     for site in sorted(data["site_id"].unique()):
         rows = data.filter(pl.col("site_id") == site)
         fit_rows = thin(data.filter(pl.col("site_id") != site), stride)
+        laws = fit_laws(fit_rows, LABEL)
         booster = fit_booster(fit_rows, fit_rows[LABEL].to_numpy(), features, categorical,
-                              params)
+                              params, laws=laws)
         parts.append(rows.select("battery_id", "site_id", "ts", LABEL).with_columns(
-            loso_p50_days=pl.Series(_p50_days(booster, rows, features, categorical))))
+            loso_p50_days=pl.Series(_p50_days(booster, rows, features, categorical, laws))))
     pred = pl.concat(parts)
     out = regression_metrics(pred[LABEL].to_numpy(), pred["loso_p50_days"].to_numpy(),
                              prefix="loso")
     for (site,), part in pred.group_by("site_id", maintain_order=True):
         m = regression_metrics(part[LABEL].to_numpy(), part["loso_p50_days"].to_numpy())
-        out[f"loso.mae.site.{site}"] = m["model.mae"]
-        out[f"loso.mae_le365.site.{site}"] = m["model.mae_le365"]
+        for key in ("mae", "mae_0_365", "mae_le365"):
+            out[f"loso.{key}.site.{site}"] = m[f"model.{key}"]
     return out, pred

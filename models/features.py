@@ -13,19 +13,27 @@ import datetime as dt
 
 import polars as pl
 
-from models.capacity import capacity_tests, new_resistance_estimate
-from simulator import physics as ph
-from simulator.config import load_fleet
+from models.capacity import c10_soh, capacity_tests, measurement_means
+from models.laws import MEASUREMENT_MEANS, datasheet
 
 SNAPSHOT_EVERY_DAYS = 7
 MIN_HISTORY_DAYS = 14  # fewer observed days: reported as insufficient data, never guessed
 WINDOWS = {"1d": 1, "7d": 7, "30d": 30, "90d": 90}
 BASELINE_DAYS = (90, 180)  # own ohmic baseline, taken 90-180 days after install (DOMAIN §3)
 FIRST_DAYS = 30  # units installed before the history: their first observed month as baseline
-# Capacity from discharge voltage only once half the rating is drawn: earlier, voltage and
-# ohmic noise are large next to the open-circuit drop they have to resolve (measured: ~2 %
-# error at a third drawn, ~1 % at two thirds; a capacity test reads within ~2 %).
-DISCHARGE_SOH_MIN_DRAWN = 0.5
+REFERENCE_C = 25.0  # rating temperature of design life, float set point and ohmics (IEEE)
+# The charger's float set point: 2.25 V/cell at 25 degC, -3 mV/degC/cell, clamped outside
+# ~5-40 degC (DOMAIN §3); site configuration an operator knows, not a model assumption
+FLOAT_V_PER_BLOCK, FLOAT_COMP_V_PER_C, FLOAT_COMP_RANGE_C = 13.50, -0.018, (5.0, 40.0)
+# A daily ohmic reading this far off the median of the unit's last OHMIC_MEDIAN_DAYS days is
+# a bad contact (they read 30-100 % high, IEEE 1188 connection checks), not wear: a real rise
+# is slower (the fastest, two weeks before a short, is +35 % over 14 days: at most ~18 %
+# above the trailing median; a runaway's sudden step shows a week late, after its heat)
+OHMIC_OUTLIER_TOL, OHMIC_MEDIAN_DAYS = 0.2, 15
+# Deep-discharge reading from the voltage drop between the first and the deepest reading of
+# one discharge only once 40 % of the rating has been drawn between them: the drop is then
+# ~0.5 V against 5 mV voltage noise; at one current (the same load), within sensor noise
+DISCHARGE_MIN_DRAWN, DISCHARGE_CURRENT_TOL = 0.4, 0.05
 KEYS = ["battery_id", "ts"]
 CATEGORICAL = ["battery_model", "site_id"]
 
@@ -38,53 +46,76 @@ DECREASING = [
 INCREASING = ["g_vs_nominal", "last_capacity_test_soh"]
 
 
-def _arrhenius(temp: pl.Expr, p: ph.PhysicsParams) -> pl.Expr:
-    """Ageing speed relative to 25 degC: the physics module's factor as a Polars expression."""
-    k = p.activation_energy_ev / ph.BOLTZMANN_EV
-    return (k * (1.0 / (p.reference_temp_c + ph.KELVIN) - 1.0 / (temp + ph.KELVIN))).exp()
+def _arrhenius(temp: pl.Expr, halving_c: pl.Expr) -> pl.Expr:
+    """Ageing speed relative to 25 degC, Arrhenius with the activation energy that halves life
+    every `halving_c` degC above it (the datasheet's figure, fleet config)."""
+    t_ref = REFERENCE_C + 273.15
+    return (2.0 ** ((1.0 / t_ref - 1.0 / (temp + 273.15))
+                    / (1.0 / t_ref - 1.0 / (t_ref + halving_c))))
 
 
-def daily_aggregates(telemetry: pl.LazyFrame, step_s: int, p: ph.PhysicsParams) -> pl.LazyFrame:
-    """One row per battery and UTC day: exposure, float behaviour, ohmics and discharges."""
+def daily_aggregates(telemetry: pl.LazyFrame, step_s: int,
+                     per_battery: pl.DataFrame) -> pl.LazyFrame:
+    """One row per battery and UTC day: exposure, float behaviour, ohmics and discharges.
+    `per_battery`: battery_id with its model's datasheet life halving and ohmic temperature
+    coefficient."""
     h = step_s / 3600.0
-    setpoint = p.float_v_per_block + p.float_comp_v_per_c * (
-        pl.col("temperature_c").clip(p.float_comp_min_c, p.float_comp_max_c) - p.reference_temp_c)
+    temp = pl.col("temperature_c")
+    setpoint = FLOAT_V_PER_BLOCK + FLOAT_COMP_V_PER_C * (
+        temp.clip(*FLOAT_COMP_RANGE_C) - REFERENCE_C)
     on_float = pl.col("mode") == "float"
     discharging = pl.col("mode") == "discharge"
-    # Deep discharges measure capacity: the monitor counts Ah against the rating (soc_pct),
-    # while the open-circuit voltage (terminal voltage plus the discharge drop I*R*(1+k))
-    # tells how full the block really is; drawn / (1 - true SoC) is capacity over rating.
-    drawn = 1 - pl.col("soc_pct") / 100
-    ocv = pl.col("voltage_v") - pl.col("current_a") * pl.col("resistance_mohm") / 1000 * (
-        1 + p.polarization_factor)
-    true_soc = (ocv - p.ocv_empty_v) / (p.ocv_full_v - p.ocv_empty_v)
-    deep = discharging & (drawn >= DISCHARGE_SOH_MIN_DRAWN) & (true_soc < 1)
+    drawn = 1 - pl.col("soc_pct") / 100  # the monitor's own count of Ah drawn over the rating
     day = pl.col("ts").dt.truncate("1d")
     # float32 sums depend on how rows are chunked (Parquet and CSV of the same readings
     # differed in the last digits, and so could the drivers): aggregate in float64
-    telemetry = telemetry.with_columns(pl.col(pl.Float32).cast(pl.Float64))
-    # deep-discharge rows are rare: filtered before grouping, their median costs nothing,
-    # while a median over all rows (nulls elsewhere) took 40 % of this aggregation (measured)
-    capacity = telemetry.filter(deep).group_by("battery_id", day=day).agg(
-        discharge_soh=(drawn / (1 - true_soc)).median())
+    telemetry = telemetry.with_columns(pl.col(pl.Float32).cast(pl.Float64)).join(
+        per_battery.lazy(), on="battery_id")
+    # Deep discharges: at one current the voltage falls with the charge drawn (the ohmic and
+    # activation drops cancel between two readings), so the Ah share drawn per volt of drop
+    # tells how large the block is; models.laws calibrates it against capacity tests.
+    # Discharge rows are rare: filtered before grouping, this costs next to nothing.
+    current = pl.col("current_a")
+    capacity = telemetry.filter(discharging).group_by("battery_id", day=day).agg(
+        drawn=drawn.max() - drawn.min(),
+        drop=pl.col("voltage_v").get(pl.col("soc_pct").arg_max())
+        - pl.col("voltage_v").get(pl.col("soc_pct").arg_min()),
+        spread=(current.max() - current.min()) / current.abs().mean(),
+    ).filter((pl.col("drawn") >= DISCHARGE_MIN_DRAWN) & (pl.col("drop") > 0)
+             & (pl.col("spread") <= DISCHARGE_CURRENT_TOL)).select(
+        "battery_id", "day", discharge_x=pl.col("drawn") / pl.col("drop"))
+    # Ohmics at full charge only (they rise as the block discharges) and corrected to 25 degC
+    # with the datasheet coefficient (they fall ~1 %/degC; IEEE 1188: compare like with
+    # like). A monitor's bad readings are bad days (one reading a day, repeated on its rows),
+    # so robustness is across days (`_without_ohmic_outliers`); within a day the corrected
+    # rows agree, and their mean is the reading at a third of a median's cost (measured).
+    to_25c = (pl.col("ohmic_temp_coeff_per_c") * (temp - REFERENCE_C)).exp()
     return telemetry.group_by("battery_id", day=day).agg(
         rows=pl.len(),
-        temp_sum=pl.col("temperature_c").sum(),
-        temp_max=pl.col("temperature_c").max(),
-        hours_above_30=(pl.col("temperature_c") > 30).sum() * h,
-        hours_above_35=(pl.col("temperature_c") > 35).sum() * h,
-        arrhenius_hours=_arrhenius(pl.col("temperature_c"), p).sum() * h,
+        temp_sum=temp.sum(),
+        temp_max=temp.max(),
+        hours_above_30=(temp > 30).sum() * h,
+        hours_above_35=(temp > 35).sum() * h,
+        arrhenius_hours=_arrhenius(temp, pl.col("life_halving_c")).sum() * h,
         float_dev_sum=_where(on_float, pl.col("voltage_v") - setpoint).sum(),
         float_rows=on_float.sum(),
         float_current_sum=_where(on_float, pl.col("current_a")).sum(),
-        # the monitor repeats its daily ohmic reading on every row: the mean is that reading
-        # (and averages several, where a monitor takes more), at a third of a median's cost
-        resistance=pl.col("resistance_mohm").mean(),
-        conductance=pl.col("conductance_s").mean(),
+        resistance=_where(on_float, pl.col("resistance_mohm") * to_25c).mean(),
+        conductance=_where(on_float, pl.col("conductance_s") / to_25c).mean(),
         discharge_ah=_where(discharging, -pl.col("current_a")).sum() * h,
         discharge_depth=_where(discharging, drawn).max(),
         discharge_min_v=_where(discharging, pl.col("voltage_v")).min(),
     ).join(capacity, on=["battery_id", "day"], how="left")
+
+
+def _without_ohmic_outliers(daily: pl.DataFrame) -> pl.DataFrame:
+    """Daily ohmic readings with bad-contact outliers removed (OHMIC_OUTLIER_TOL against the
+    trailing median: point in time), resistance and conductance together (one reading)."""
+    ref = pl.col("resistance").rolling_median(OHMIC_MEDIAN_DAYS, min_samples=1).over(
+        "battery_id", order_by="day")
+    ok = (pl.col("resistance") / ref - 1).abs() <= OHMIC_OUTLIER_TOL
+    return daily.with_columns(resistance=pl.when(ok).then("resistance"),
+                              conductance=pl.when(ok).then("conductance"))
 
 
 def _where(condition: pl.Expr, value: pl.Expr) -> pl.Expr:
@@ -133,15 +164,15 @@ def _rolling(df: pl.DataFrame) -> pl.DataFrame:
             "battery_id", order_by="day"),
         last_discharge_min_v=pl.col("discharge_min_v").forward_fill().over(
             "battery_id", order_by="day"),
-        discharge_soh_pct=100 * pl.col("discharge_soh").forward_fill().over(
+        discharge_ah_per_v=pl.col("discharge_x").forward_fill().over(
             "battery_id", order_by="day"),
-        discharge_soh_age_days=pl.col("day_no") - pl.when(pl.col("discharge_soh").is_not_null())
+        discharge_soh_age_days=pl.col("day_no") - pl.when(pl.col("discharge_x").is_not_null())
         .then(pl.col("day_no")).forward_fill().over("battery_id", order_by="day") + 1,
         r_now=pl.col("resistance").forward_fill().over("battery_id", order_by="day"),
         g_now=pl.col("conductance").forward_fill().over("battery_id", order_by="day"),
         r_30d=_rolling_mean("resistance", 30),
     ).with_columns(
-        r_at_discharge_soh=pl.when(pl.col("discharge_soh").is_not_null()).then("r_30d")
+        r_at_discharge_soh=pl.when(pl.col("discharge_x").is_not_null()).then("r_30d")
         .forward_fill().over("battery_id", order_by="day"),
     )
 
@@ -176,17 +207,18 @@ def snapshot_features(
     step_s: int | None = None,
     as_of: dt.datetime | None = None,
     every_days: int = SNAPSHOT_EVERY_DAYS,
-    params: ph.PhysicsParams | None = None,
 ) -> pl.DataFrame:
     """Feature rows per battery: weekly snapshots (training) or one row per battery at
     `as_of` (scoring). Batteries with under MIN_HISTORY_DAYS of telemetry get
     `sufficient_history = False` and must not be scored."""
-    p = params or ph.PhysicsParams()
     lazy = telemetry.lazy() if isinstance(telemetry, pl.DataFrame) else telemetry
     if as_of is not None:
         lazy = lazy.filter(pl.col("ts") < as_of)
     step_s = step_s or infer_step_s(lazy)
-    daily = daily_aggregates(lazy, step_s, p).collect()
+    per_battery = batteries.select("battery_id", "battery_model").join(
+        datasheet(), on="battery_model").select("battery_id", "life_halving_c",
+                                                "ohmic_temp_coeff_per_c")
+    daily = daily_aggregates(lazy, step_s, per_battery).collect()
     daily = (
         daily.group_by("battery_id")
         .agg(first=pl.col("day").min(), last=pl.col("day").max())
@@ -197,7 +229,7 @@ def snapshot_features(
         .with_columns(pl.col("rows").fill_null(0), day_no=(pl.col("day").dt.epoch("d")))
         .sort("battery_id", "day")
     )
-    daily = _rolling(daily).with_columns(
+    daily = _rolling(_without_ohmic_outliers(daily)).with_columns(
         r_slope_30d=_slope("resistance", 30), r_slope_90d=_slope("resistance", 90),
         # a year of daily ohmic readings pins the rise rate far better than 90 days of noise
         r_slope_180d=_slope("resistance", 180), r_slope_365d=_slope("resistance", 365),
@@ -205,13 +237,14 @@ def snapshot_features(
         observed_days=pl.col("day").cum_count().over("battery_id", order_by="day"),
         ts=pl.col("day") + pl.duration(days=1),  # features of day D-1 are known at D 00:00
     )
-    daily = new_resistance_estimate(daily, batteries, maintenance, p)
+    tests = c10_soh(maintenance, batteries) if maintenance is not None else None
+    daily = measurement_means(daily, tests)
     if as_of is None:
         snaps = daily.filter(pl.col("ts").dt.epoch("d") % every_days == 0)
     else:
         snaps = daily.group_by("battery_id").agg(pl.all().sort_by("day").last())
         snaps = snaps.with_columns(ts=pl.lit(as_of).cast(pl.Datetime("us", "UTC")))
-    return _static(snaps, daily, batteries, maintenance, p, step_s)
+    return _static(snaps, daily, batteries, tests, step_s)
 
 
 def infer_step_s(lazy: pl.LazyFrame) -> int:
@@ -222,18 +255,12 @@ def infer_step_s(lazy: pl.LazyFrame) -> int:
     return int(gaps["gap"].mode().min()) if gaps.height else 3600
 
 
-def _static(snaps, daily, batteries, maintenance, p, step_s: int) -> pl.DataFrame:
+def _static(snaps, daily, batteries, tests, step_s: int) -> pl.DataFrame:
     """Join age, model, own ohmic baselines and the latest capacity test to the snapshots."""
-    design = {m.code: m for m in load_fleet().battery_models}
     bat = batteries.select(
         "battery_id", "site_id", "battery_model", "rated_capacity_ah", "install_date",
-        design_life_years=pl.col("battery_model").replace_strict(
-            {k: m.design_life_years for k, m in design.items()}, default=None,
-            return_dtype=pl.Float64),
-        r_nominal=pl.col("battery_model").replace_strict(
-            {k: m.new_resistance_mohm for k, m in design.items()}, default=None,
-            return_dtype=pl.Float64),
-    )
+    ).join(datasheet().select("battery_model", "design_life_years", "r_nominal"),
+           on="battery_model", how="left")
     install = daily.join(bat.select("battery_id", "install_date"), on="battery_id")
     since = (pl.col("day").dt.date() - pl.col("install_date")).dt.total_days()
     # A baseline exists only once its whole window has passed, so a snapshot sees the same
@@ -265,7 +292,7 @@ def _static(snaps, daily, batteries, maintenance, p, step_s: int) -> pl.DataFram
             sufficient_history=pl.col("observed_days") >= MIN_HISTORY_DAYS,
         )
     )
-    out = capacity_tests(out, daily, maintenance)
+    out = capacity_tests(out, daily, tests)
     site_temp = out.group_by("site_id", "ts").agg(site_temp_30d=pl.col("temp_mean_30d").mean())
     out = out.join(site_temp, on=["site_id", "ts"], how="left").with_columns(
         hotspot_c=pl.col("temp_mean_30d") - pl.col("site_temp_30d"))
@@ -282,7 +309,7 @@ FEATURES = [
     "r_now", "r_30d", "g_now", "r_vs_nominal", "g_vs_nominal", "r_vs_baseline", "r_vs_first30",
     "r_slope_30d", "r_slope_90d", "r_slope_180d", "r_slope_365d", "g_slope_30d", "g_slope_90d",
     "discharge_ah_life", "discharge_days_life", "deepest_discharge_life", "last_discharge_min_v",
-    "last_capacity_test_soh", "capacity_test_age_days", "discharge_soh_pct",
-    "discharge_soh_age_days", "r_at_capacity_test", "r_at_discharge_soh", "r0_est",
+    "last_capacity_test_soh", "capacity_test_age_days", "discharge_ah_per_v",
+    "discharge_soh_age_days", "r_at_capacity_test", "r_at_discharge_soh", *MEASUREMENT_MEANS,
     "observed_days",
 ]

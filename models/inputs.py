@@ -32,6 +32,14 @@ MODES = ("float", "boost", "equalize", "discharge")
 EXAMPLES = 3
 UNIT_SAMPLE = 100_000  # rows whose medians judge the units: plenty, and cheap on 30 M rows
 
+# What the features measure with: a file where one of these is empty says nothing about the
+# batteries, and a number scored from it would be a guess.
+MEASUREMENTS = ("voltage_v", "current_a", "temperature_c", "resistance_mohm")
+# No real sensor holds one value to the last digit for two weeks (noise, daily cycle, ageing),
+# so a whole file of one value is a placeholder or a stuck feed. Current is left out: on float
+# a monitor with coarse resolution can report the same small current for days.
+NEVER_CONSTANT = ("voltage_v", "temperature_c", "resistance_mohm")
+CONSTANT_SPAN = dt.timedelta(days=14)  # models.features.MIN_HISTORY_DAYS: enough to be scored
 # (column, test on the median, what it means): medians catch a wrong unit, not a few bad rows
 UNIT_CHECKS = (
     ("voltage_v", lambda m: m > 100, "looks like millivolts; expected volts per 12 V block"),
@@ -76,6 +84,7 @@ def load_telemetry(path: str | Path, notes: list[str]) -> pl.DataFrame:
     if unknown:
         raise InputError(f"{path}: mode: unknown value {unknown[0]!r}; "
                          f"expected one of {', '.join(MODES)}")
+    _measured(df, path)
     sample = df.sample(min(df.height, UNIT_SAMPLE), seed=0)
     for column, wrong, meaning in UNIT_CHECKS:
         median = sample[column].median()
@@ -233,6 +242,25 @@ def _no_nulls(df: pl.DataFrame, path, columns: tuple[str, ...]) -> None:
         n = df[c].null_count()
         if n:
             raise InputError(f"{path}: {c}: {n:,} empty values")
+
+
+def _measured(df: pl.DataFrame, path) -> None:
+    """Refuse a file whose measurement column is empty throughout, or one value throughout a
+    span long enough to be scored (batteries missing a measurement for most of their own
+    history are left to the scoring, as insufficient data)."""
+    stats = df.select(
+        *[pl.col(c).null_count().alias(f"{c}.nulls") for c in MEASUREMENTS],
+        *[pl.col(c).min().alias(f"{c}.min") for c in NEVER_CONSTANT],
+        *[pl.col(c).max().alias(f"{c}.max") for c in NEVER_CONSTANT],
+        span=pl.col("ts").max() - pl.col("ts").min()).row(0, named=True)
+    for c in MEASUREMENTS:
+        if stats[f"{c}.nulls"] == df.height:
+            raise InputError(f"{path}: {c}: all {df.height:,} values are empty")
+    if stats["span"] >= CONSTANT_SPAN:
+        for c in NEVER_CONSTANT:
+            if stats[f"{c}.min"] == stats[f"{c}.max"]:
+                raise InputError(f"{path}: {c}: every value is {stats[f'{c}.min']:g} over "
+                                 f"{stats['span'].days} days; a stuck sensor or a placeholder")
 
 
 def _repair(df: pl.DataFrame, path, notes: list[str]) -> pl.DataFrame:

@@ -18,7 +18,9 @@ import polars as pl
 from models.baselines import fit_baselines
 from models.dataset import LABEL
 from models.derived import derive_features
-from models.evaluate import cross_validate, leave_one_site_out, report_metrics
+from models.evaluate import cross_validate, evaluation_metrics, leave_one_site_out
+from models.features import KEYS
+from models.metrics import regression_metrics
 from models.oracle import oracle_rul, soh_estimation_metrics
 from models.rul_model import (
     RulModel,
@@ -81,10 +83,15 @@ class TrainingReport:
     params: dict[str, Any]
 
 
-def train_and_evaluate(dataset: pl.DataFrame, truth: pl.DataFrame,
-                       config: TrainConfig) -> TrainingReport:
+def train_and_evaluate(dataset: pl.DataFrame, truth: pl.DataFrame, config: TrainConfig,
+                       dataset_without_maintenance: pl.DataFrame | None = None
+                       ) -> TrainingReport:
     """Fit the model on the training batteries and evaluate it, the baselines and the oracle
-    on held-out test strings. `truth` feeds only the oracle, never a feature or a label."""
+    on held-out test strings. `truth` feeds only the oracle, never a feature or a label.
+    `dataset_without_maintenance`: the same snapshots built from telemetry and batteries
+    alone (`snapshot_features(telemetry, batteries, None)`, labelled), what `rul predict`
+    sees without --maintenance: the model is fitted and calibrated for it too
+    (`fit_rul_model`) and scored on its test rows (`model_telemetry_only.*`)."""
     t0 = time.perf_counter()
     splits = split_batteries(
         dataset, seed=config.seed, test_string_share=config.test_string_share,
@@ -99,18 +106,23 @@ def train_and_evaluate(dataset: pl.DataFrame, truth: pl.DataFrame,
     if config.monotone:
         params["monotone_constraints"] = monotone_constraints(features)
 
+    withheld = None if dataset_without_maintenance is None else {
+        name: dataset_without_maintenance.filter(pl.col("battery_id").is_in(ids))
+        for name, ids in splits.items()}
     t_fit = time.perf_counter()
     model = fit_rul_model(part["train"], part["validation"], part["calibration"], LABEL,
                           categorical, params | {"early_stopping_rounds":
-                                                 config.early_stopping_rounds}, config.coverage)
+                                                 config.early_stopping_rounds}, config.coverage,
+                          withheld)
     fit_seconds = time.perf_counter() - t_fit
 
     test = part["test"]
-    evaluation = _evaluation(model, test, part["train"], truth, features, categorical)
-    predictions = [c for c in evaluation.columns if c.startswith(("baseline_", "oracle_"))]
-    metrics = report_metrics(evaluation, predictions)
+    evaluation = evaluation_table(model, test, part["train"], truth, features, categorical)
+    metrics = evaluation_metrics(evaluation, truth, config.seed)
     metrics |= _calibration_metrics(model, part["calibration"])
-    metrics |= soh_estimation_metrics(derive_features(test), truth, LABEL)
+    metrics |= soh_estimation_metrics(derive_features(test, model.laws), truth, LABEL)
+    if withheld is not None:
+        metrics |= _telemetry_only_metrics(model, withheld["test"])
     best = _trees(model.booster, config)
     metrics |= {f"rows.{k}": float(v.height) for k, v in part.items()}
     metrics |= {f"batteries.{k}": float(len(v)) for k, v in splits.items()}
@@ -136,8 +148,15 @@ def train_and_evaluate(dataset: pl.DataFrame, truth: pl.DataFrame,
     run_params = asdict(config) | {"features": features, "categorical": categorical,
                                    "trees": best, "study_trees": study["iterations"],
                                    "study_learning_rate": study["learning_rate"],
-                                   "conformal": model.conformal}
+                                   "conformal": model.conformal, "laws": asdict(model.laws)}
     return TrainingReport(model, metrics, evaluation, splits, importance, shap_sample, run_params)
+
+
+def _telemetry_only_metrics(model: RulModel, test: pl.DataFrame) -> dict[str, float]:
+    """The test strings scored from telemetry and batteries alone."""
+    scored = test.select(*KEYS, LABEL).join(model.predict(test), on=KEYS)
+    return regression_metrics(*(scored[c].to_numpy() for c in (
+        LABEL, "rul_p50_days", "rul_p10_days", "rul_p90_days")), prefix="model_telemetry_only")
 
 
 def _trees(booster: Any, config: TrainConfig) -> int:
@@ -145,17 +164,27 @@ def _trees(booster: Any, config: TrainConfig) -> int:
     return int(best) + 1 if best is not None else config.iterations
 
 
-def _evaluation(model: RulModel, test: pl.DataFrame, train: pl.DataFrame, truth: pl.DataFrame,
-                features: list[str], categorical: list[str]) -> pl.DataFrame:
-    """One row per test snapshot: truth, model quantiles, every baseline's and the oracle's
-    prediction (baselines fitted on the training rows)."""
-    pred = model.predict(test)
-    baselines = fit_baselines(derive_features(train), features, categorical)
-    test_inputs = derive_features(test)
-    return test.select("battery_id", "site_id", "string_id", "ts", LABEL, "temp_mean_90d").join(
-        pred, on=["battery_id", "ts"], how="left").with_columns(
-        **{f"baseline_{b.name}_days": pl.Series(b.predict(test_inputs)) for b in baselines},
-        oracle_days=pl.Series(oracle_rul(test, truth)))
+def evaluation_table(model: RulModel, test: pl.DataFrame, train: pl.DataFrame,
+                     truth: pl.DataFrame, features: list[str],
+                     categorical: list[str]) -> pl.DataFrame:
+    """One row per test snapshot, in the order of `test`: truth (label and, for the detection
+    metrics, the true SoH), model quantiles, every baseline's and the oracle's prediction
+    (baselines fitted on the training rows). Each prediction is paired with the keys of the
+    frame it was computed from and joined on (battery_id, ts): a step that reorders rows
+    cannot attach a prediction to another snapshot."""
+    baselines = fit_baselines(derive_features(train, model.laws), features, categorical)
+    inputs = derive_features(test, model.laws)
+    attached = [
+        model.predict(test),
+        inputs.select(KEYS).with_columns(
+            **{f"baseline_{b.name}_days": pl.Series(b.predict(inputs)) for b in baselines}),
+        test.select(KEYS).with_columns(oracle_days=pl.Series(oracle_rul(test, truth))),
+        truth.select(*KEYS, "soh_pct").unique(KEYS),
+    ]
+    table = test.select("battery_id", "site_id", "string_id", "ts", LABEL, "temp_mean_90d")
+    for frame in attached:
+        table = table.join(frame, on=KEYS, how="left", validate="1:1", maintain_order="left")
+    return table
 
 
 def _calibration_metrics(model: RulModel, calibration: pl.DataFrame) -> dict[str, float]:

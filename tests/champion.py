@@ -6,11 +6,12 @@ and registry functions the pipeline uses, in a temporary folder laid out like `R
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
 
 import polars as pl
 import tomlkit
-from training_fleet import DAYS, FAST, START, training_fleet_raw
+from training_fleet import DAYS, FAST, START, labelled, training_fleet_raw
 
 from pipelines.settings import sqlite_uri
 
@@ -23,6 +24,7 @@ class Champion:
     fleet_config: Path
     tracking_uri: str
     version: int
+    test_batteries: tuple[str, ...]  # the held-out strings' batteries of the training run
 
     @property
     def lake(self) -> Path:
@@ -34,11 +36,21 @@ class Champion:
                 "RUL_MLFLOW_URI": self.tracking_uri}
 
 
+@cache
+def _champion_in(root: Path) -> Champion:
+    root.mkdir(parents=True)
+    return build_champion(root)
+
+
+def shared_champion(tmp_path_factory) -> Champion:
+    """The session's one champion, for test modules that only read it (a build takes ~20 s:
+    simulation, features with and without maintenance records, three boosters)."""
+    return _champion_in(tmp_path_factory.getbasetemp() / "champion")
+
+
 def build_champion(root: Path) -> Champion:
     """Generate the fleet, train quickly (few trees, no CV or leave-one-site-out), log the
     run and promote it, as `make pipeline` does at full size."""
-    from models.dataset import training_set
-    from models.features import snapshot_features
     from models.registry import log_training, promote
     from models.train import train_and_evaluate
     from pipelines.cli import main
@@ -51,10 +63,10 @@ def build_champion(root: Path) -> Champion:
 
     batteries = pl.read_parquet(lake / "batteries" / "*.parquet")
     truth = pl.read_parquet(lake / "battery_truth" / "*.parquet")
-    features = snapshot_features(pl.scan_parquet(lake / "telemetry" / "*.parquet"), batteries,
-                                 pl.read_parquet(lake / "maintenance_events" / "*.parquet"))
-    dataset = training_set(features, truth, batteries)
-    report = train_and_evaluate(dataset, truth, replace(FAST, seed=SEED))
+    dataset, without_maintenance = labelled(
+        pl.scan_parquet(lake / "telemetry" / "*.parquet"), batteries,
+        pl.read_parquet(lake / "maintenance_events" / "*.parquet"), truth)
+    report = train_and_evaluate(dataset, truth, replace(FAST, seed=SEED), without_maintenance)
     uri = sqlite_uri(data_dir / "mlflow" / "mlflow.db")
     (data_dir / "mlflow").mkdir(parents=True)
     _, version = log_training(
@@ -62,4 +74,4 @@ def build_champion(root: Path) -> Champion:
         seed=SEED, example=dataset,
         artifact_location=(data_dir / "mlflow" / "artifacts").as_uri())
     promote(version, "test fixture", tracking_uri=uri)
-    return Champion(data_dir, config, uri, version)
+    return Champion(data_dir, config, uri, version, tuple(report.splits["test"]))

@@ -108,6 +108,14 @@ CASES = {
                                         + "," * len(t.columns) + "\n"), b),
                    ["telemetry.csv: cannot read as CSV"]),
     "missing file": (lambda t, b, p: (p / "nowhere.csv", b), ["nowhere.csv: file not found"]),
+    **{f"empty {c}": (lambda t, b, p, c=c: (t.with_columns(pl.lit(None).alias(c)), b),
+                      [f"telemetry.csv: {c}: all", "values are empty"])
+       for c in ("voltage_v", "current_a", "temperature_c", "resistance_mohm")},
+    "constant temperature": (lambda t, b, p: (t.with_columns(temperature_c=pl.lit(25.0)), b),
+                             ["telemetry.csv: temperature_c: every value is 25 over 19 days",
+                              "stuck sensor"]),
+    "constant voltage": (lambda t, b, p: (t.with_columns(voltage_v=pl.lit(13.5)), b),
+                         ["telemetry.csv: voltage_v: every value is 13.5"]),
 }
 
 

@@ -12,7 +12,7 @@ import re
 import numpy as np
 import polars as pl
 import pytest
-from conftest import small_fleet_raw
+from training_fleet import training_fleet_raw
 
 from models.baselines import fit_baselines
 from models.dataset import LABEL, training_set
@@ -23,7 +23,7 @@ from models.rul_model import UNCONSTRAINED, RulModel
 from models.splits import held_out_strings, split_batteries
 from models.targets import check_targets
 from models.train import TrainConfig, train_and_evaluate
-from simulator.config import load_fleet, parse_fleet
+from simulator.config import parse_fleet
 from simulator.generate import Window, fleet_tables, simulate_site
 
 WINDOW = Window(dt.date(2024, 1, 1), 450, 3600)
@@ -32,16 +32,9 @@ CONFIG = TrainConfig(iterations=80, learning_rate=0.1, early_stopping_rounds=30,
 
 
 def _fleet():
-    """Three sites of the default fleet, each one system of 3 strings x 6 blocks."""
-    raw = small_fleet_raw()
-    default = load_fleet()
-    sites = []
-    for site in raw["sites"][:2] + [next(s.model_dump(mode="json", exclude_none=True)
-                                         for s in default.sites if s.code == "DC-BKK-01")]:
-        system = dict(site["systems"][0]) | {"strings": 3, "blocks_per_string": 6}
-        system["string_installed"] = [site["commissioned"]] * 2 + [dt.date(2023, 6, 1)]
-        sites.append(site | {"systems": [system], "unit_replacements": []})
-    return parse_fleet(raw | {"sites": sites})
+    """Three sites of the default fleet, each one system of 3 strings x 6 blocks of mixed
+    ages (tests/training_fleet.py)."""
+    return parse_fleet(training_fleet_raw())
 
 
 @pytest.fixture(scope="module")
@@ -173,6 +166,30 @@ def test_report_has_every_metric_family(report, dataset):
     assert set(report.shap_sample.columns[2:]) == set(report.model.features)
 
 
+def test_report_has_detection_and_string_bootstrap_metrics(report, fleet_data):
+    m, ev = report.metrics, report.evaluation
+    truth = fleet_data["truth"].select("battery_id", "ts", "soh_pct")
+    joined = ev.join(truth, on=["battery_id", "ts"], suffix="_truth")
+    assert joined.height == ev.height and (joined["soh_pct"] == joined["soh_pct_truth"]).all()
+    below = ev.filter(pl.col("soh_pct") < 80)
+    assert m["detection.n_below80"] == below.height
+    if below.height:
+        assert m["detection.flagged_share_below80"] == pytest.approx(
+            (below["rul_p10_days"] < 90).mean())
+    for key in ("n_crossing", "never_flagged", "delay_days_median", "delay_days_p90",
+                "false_alarm_share_above90"):
+        assert f"detection.{key}" in m, key
+    assert m["ci.strings"] == ev["string_id"].n_unique()
+    for name in ("mae_0_180", "mae_0_365", "mae", "coverage"):
+        point, lo, hi = (m[f"ci.model.{name}.{b}"] for b in ("point", "lo", "hi"))
+        assert point == pytest.approx(m[f"model.{name}"], nan_ok=True), name
+        if np.isfinite(point):
+            assert lo <= point <= hi, name
+        else:  # no test row in the slice: no interval either
+            assert np.isnan(lo) and np.isnan(hi), name
+    assert np.isfinite(m["ci.model.mae.lo"]) and np.isfinite(m["ci.model.coverage.hi"])
+
+
 def test_model_survives_pickling(report, dataset):
     rows = dataset.head(50)
     clone = pickle.loads(pickle.dumps(report.model))
@@ -185,10 +202,14 @@ def test_regression_metrics_on_a_hand_computed_example():
     assert m["model.mae"] == pytest.approx(20.0)
     assert m["model.rmse"] == pytest.approx(np.sqrt(750.0))
     assert m["model.r2"] == pytest.approx(1 - 3000 / 87500)
-    assert m["model.mae_le180"] == pytest.approx(30.0)
+    assert m["model.mae_le180"] == pytest.approx(30.0)  # inclusive of the failed block
     assert m["model.mae_le365"] == pytest.approx(80 / 3)
-    assert [m[f"model.mae_bin_{b}"] for b in ("0_90", "90_180", "180_365", "gt365")] == \
-        pytest.approx([10.0, 50.0, 20.0, 0.0])
+    assert m["model.mae_rul0"] == pytest.approx(10.0) and m["model.n_rul0"] == 1.0
+    assert m["model.mae_0_180"] == pytest.approx(50.0)  # zero-free: the RUL-0 row is out
+    assert m["model.mae_0_365"] == pytest.approx(35.0)
+    assert np.isnan(m["model.mae_bin_0_90"])  # only the RUL-0 row is below 90: empty, NaN
+    assert [m[f"model.mae_bin_{b}"] for b in ("90_180", "180_365", "gt365")] == \
+        pytest.approx([50.0, 20.0, 0.0])
     assert m["model.late_share"] == pytest.approx(0.25)
     assert m["model.coverage"] == pytest.approx(0.75)
     assert m["model.interval_width_median"] == pytest.approx(60.0)
@@ -197,21 +218,25 @@ def test_regression_metrics_on_a_hand_computed_example():
 
 
 def test_promotion_first_version_must_beat_every_baseline():
-    base = {"baseline.mean.mae_le365": 120.0, "baseline.linear.mae_le365": 60.0}
-    ok, why = promotion_decision({"model.mae_le365": 50.0, **base}, None)
+    key = "mae_0_365"  # the deciding metric: zero-free
+    base = {f"baseline.mean.{key}": 120.0, f"baseline.linear.{key}": 60.0}
+    ok, why = promotion_decision({f"model.{key}": 50.0, **base}, None)
     assert ok and "baseline.linear=60.0" in why
-    ok, why = promotion_decision({"model.mae_le365": 70.0, **base}, None)
+    ok, why = promotion_decision({f"model.{key}": 70.0, **base}, None)
     assert not ok and "70.0" in why and "60.0" in why
-    assert not promotion_decision({"model.mae_le365": 1.0}, None)[0]
+    assert not promotion_decision({f"model.{key}": 1.0}, None)[0]
+    # the inclusive figure no longer decides
+    assert not promotion_decision({"model.mae_le365": 1.0, "baseline.mean.mae_le365": 9.0},
+                                  None)[0]
 
 
 def test_promotion_later_versions_must_beat_the_champion_within_the_coverage_band():
-    champion = {"model.mae_le365": 60.0}
-    ok, why = promotion_decision({"model.mae_le365": 55.0, "model.coverage": 0.80}, champion)
+    champion = {"model.mae_0_365": 60.0}
+    ok, why = promotion_decision({"model.mae_0_365": 55.0, "model.coverage": 0.80}, champion)
     assert ok and "55.0" in why and "60.0" in why
-    ok, why = promotion_decision({"model.mae_le365": 55.0, "model.coverage": 0.70}, champion)
+    ok, why = promotion_decision({"model.mae_0_365": 55.0, "model.coverage": 0.70}, champion)
     assert not ok and "coverage 0.700" in why
-    ok, why = promotion_decision({"model.mae_le365": 65.0, "model.coverage": 0.80}, champion)
+    ok, why = promotion_decision({"model.mae_0_365": 65.0, "model.coverage": 0.80}, champion)
     assert not ok and "not below" in why
 
 
@@ -269,19 +294,18 @@ def test_features_use_nothing_after_the_snapshot(features, fleet_data):
 
 
 def test_targets_on_hand_made_metrics():
-    metrics = {"model.mae_le180": 30.0, "oracle.mae_le180": 25.0,  # oracle misses 20: 1.3x it
-               "model.mae_le365": 50.0, "oracle.mae_le365": 10.0,  # oracle reaches 45: 45
-               "model.r2": 0.95, "model.mae": 1.0, "baseline.a.mae_le365": 80.0,
-               "baseline.b.mae_le365": 75.0, "model.coverage": 0.80,
-               "model.coverage.site.X": 0.74, "model.coverage.site.Y": 0.9,
-               "model.late_share": 0.3, "model.late_share_p10": 0.04, "loso.ratio": 1.2}
+    metrics = {"model.mae_0_180": 40.0, "model.mae_le180": 10.0,  # the inclusive one: ignored
+               "baseline.a.mae_0_180": 80.0, "baseline.b.mae_0_180": 55.0,
+               "baseline.b.mae_le365": 1.0, "model.coverage": 0.84,
+               "model.coverage.site.X": 0.74, "model.coverage.site.Y": 0.85}
     table = check_targets(metrics)
     met = dict(table.select("target", "met").iter_rows())
-    assert met == {"mae_le180": True, "mae_le365": False, "r2": True,
-                   "gain_over_baseline": True,  # 1 - 50 / 75 = 33 % below the best
-                   "coverage": True, "coverage_worst_site": False, "late_share": False,
-                   "late_share_p10": True, "loso_ratio": True,
+    assert met == {"mae_0_180": True,  # 40 <= 45
+                   "gain_over_baseline": False,  # 1 - 40 / 55 = 27 % below the best
+                   "coverage": True, "coverage_site_min": False, "coverage_site_max": True,
                    "training_seconds": False}  # not measured: not met
+    measured = dict(table.select("target", "measured").iter_rows())
+    assert measured["gain_over_baseline"] == pytest.approx(1 - 40 / 55)
 
 
 def test_sites_with_their_own_calibration_use_their_offsets():

@@ -62,7 +62,7 @@ def test_log_training_records_the_run_and_registers_a_challenger(trained, store)
     targets = {k for k in run.data.metrics if k.startswith("target.")}
     assert targets == {f"target.{t.name}.met" for t in TARGETS}
     assert run.data.metrics.keys() - targets == report.metrics.keys()  # names were valid
-    assert run.data.metrics["model.mae_le365"] == pytest.approx(report.metrics["model.mae_le365"])
+    assert run.data.metrics["model.mae_0_365"] == pytest.approx(report.metrics["model.mae_0_365"])
     assert run.data.params["seed"] == str(FAST.seed) and run.data.params["data.days"] == "450"
     assert run.data.params["iterations"] == str(FAST.iterations)
     logged = artifacts(client, run_id)
@@ -91,14 +91,14 @@ def test_log_training_records_the_run_and_registers_a_challenger(trained, store)
 
 def test_first_version_is_promoted_only_if_it_beats_the_baselines(trained, store):
     baselines = [v for k, v in trained[0].metrics.items()
-                 if k.startswith("baseline.") and k.endswith(".mae_le365")]
+                 if k.startswith("baseline.") and k.endswith(".mae_0_365")]
 
-    run_id, version = log(trained, store, **{"model.mae_le365": max(baselines) + 1.0})
+    run_id, version = log(trained, store, **{"model.mae_0_365": max(baselines) + 1.0})
     lost = decide(version, run_id, trained[1], tracking_uri=store)
     assert not lost.promoted and lost.after is None and "does not beat" in lost.reason
     assert registry.champion_version(tracking_uri=store) is None
 
-    run_id, version = log(trained, store, **{"model.mae_le365": min(baselines) - 1.0})
+    run_id, version = log(trained, store, **{"model.mae_0_365": min(baselines) - 1.0})
     won = decide(version, run_id, trained[1], tracking_uri=store)
     assert won.promoted and won.champion is None and "beats every baseline" in won.reason
     assert registry.champion_version(tracking_uri=store) == version == 2
@@ -112,16 +112,16 @@ def test_first_version_is_promoted_only_if_it_beats_the_baselines(trained, store
 
 def test_a_new_version_is_promoted_only_when_it_beats_the_re_scored_champion(trained, store):
     report, dataset = trained
-    run_id, first = log(trained, store, **{"model.mae_le365": 0.0})
+    run_id, first = log(trained, store, **{"model.mae_0_365": 0.0})
     assert decide(first, run_id, dataset, tracking_uri=store).promoted
-    honest = report.metrics["model.mae_le365"]  # what the champion scores on the same test set
+    honest = report.metrics["model.mae_0_365"]  # what the champion scores on the same test set
 
-    run_id, worse = log(trained, store, **{"model.mae_le365": honest + 5.0, "model.coverage": 0.8})
+    run_id, worse = log(trained, store, **{"model.mae_0_365": honest + 5.0, "model.coverage": 0.8})
     kept = decide(worse, run_id, dataset, tracking_uri=store)
-    assert kept.champion["model.mae_le365"] == pytest.approx(honest)
+    assert kept.champion["model.mae_0_365"] == pytest.approx(honest)
     assert not kept.promoted and kept.after == first and "is not below champion" in kept.reason
 
-    run_id, better = log(trained, store, **{"model.mae_le365": honest - 5.0, "model.coverage": 0.8})
+    run_id, better = log(trained, store, **{"model.mae_0_365": honest - 5.0, "model.coverage": 0.8})
     moved = decide(better, run_id, dataset, tracking_uri=store)
     assert moved.promoted and moved.before == first and moved.after == better
     assert registry.champion_version(tracking_uri=store) == better
@@ -141,11 +141,11 @@ def test_load_model_without_a_champion_raises_a_clear_lookup_error(trained, stor
 
 def test_a_champion_that_cannot_score_todays_features_is_judged_by_the_baselines(trained, store):
     report, dataset = trained
-    run_id, first = log(trained, store, **{"model.mae_le365": 0.0})
+    run_id, first = log(trained, store, **{"model.mae_0_365": 0.0})
     assert decide(first, run_id, dataset, tracking_uri=store).promoted
     baselines = [v for k, v in report.metrics.items()
-                 if k.startswith("baseline.") and k.endswith(".mae_le365")]
-    run_id, second = log(trained, store, **{"model.mae_le365": min(baselines) - 1.0})
+                 if k.startswith("baseline.") and k.endswith(".mae_0_365")]
+    run_id, second = log(trained, store, **{"model.mae_0_365": min(baselines) - 1.0})
     renamed = dataset.rename({"r_30d": "r_30d_renamed"})  # a feature the champion needs is gone
     moved = decide(second, run_id, renamed, tracking_uri=store)
     assert moved.promoted and moved.champion is None and moved.after == second

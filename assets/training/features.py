@@ -14,6 +14,9 @@ from pipelines.storage import LakeStorage
 SNAPSHOTS = dg.AssetKey(["features", "snapshots"])
 TRAINING_SET = dg.AssetKey(["features", "training_set"])
 SNAPSHOTS_FILE, TRAINING_SET_FILE = "features/snapshots", "features/training_set"
+# The same snapshots built without maintenance records, what `rul predict` sees without
+# --maintenance: the model is trained and calibrated for that input too (models.train)
+WITHOUT_MAINTENANCE = "_without_maintenance"
 
 
 def lake_key(table: str) -> dg.AssetKey:
@@ -28,21 +31,24 @@ def lake_key(table: str) -> dg.AssetKey:
 )
 def snapshots(context: dg.AssetExecutionContext, storage: LakeStorage) -> dg.MaterializeResult:
     """Weekly point-in-time feature snapshots of every battery (`models.features`), the rows
-    both training and scoring are built from. Computed one site at a time to bound memory."""
+    both training and scoring are built from, with and without the maintenance records.
+    Computed one site at a time to bound memory."""
     from models.features import snapshot_features
 
     telemetry = storage.site_files("telemetry")
     if not telemetry:
         raise dg.Failure("no published telemetry in the lake: materialize the data assets first")
     batteries, maintenance = storage.read("batteries"), storage.read("maintenance_events")
-    frames = []
+    frames: dict[str, list[pl.DataFrame]] = {"": [], WITHOUT_MAINTENANCE: []}
     for path in telemetry:
         site = pl.col("site_id") == path.stem
-        frames.append(snapshot_features(
-            pl.scan_parquet(path), batteries.filter(site), maintenance.filter(site)))
-        context.log.info(f"{path.stem}: {frames[-1].height:,} snapshots")
-    features = pl.concat(frames, how="diagonal_relaxed").sort("battery_id", "ts")
-    written = storage.write_derived(SNAPSHOTS_FILE, features)
+        for suffix, records in (("", maintenance.filter(site)), (WITHOUT_MAINTENANCE, None)):
+            frames[suffix].append(snapshot_features(
+                pl.scan_parquet(path), batteries.filter(site), records))
+        context.log.info(f"{path.stem}: {frames[''][-1].height:,} snapshots")
+    for suffix in (WITHOUT_MAINTENANCE, ""):  # the main file last: its metadata is shown
+        features = pl.concat(frames[suffix], how="diagonal_relaxed").sort("battery_id", "ts")
+        written = storage.write_derived(SNAPSHOTS_FILE + suffix, features)
     return dg.MaterializeResult(metadata={
         **table_metadata(written),
         "batteries": features["battery_id"].n_unique(),
@@ -59,16 +65,17 @@ def snapshots(context: dg.AssetExecutionContext, storage: LakeStorage) -> dg.Mat
 )
 def training_set(storage: LakeStorage) -> dg.MaterializeResult:
     """Snapshots labelled with the true RUL from the hidden `battery_truth` table (labels only:
-    features never read it), with each battery's string for grouped splits."""
+    features never read it), with each battery's string for grouped splits; the same for the
+    snapshots built without maintenance records."""
     from models.dataset import training_set as label
 
-    dataset = label(
-        storage.read_derived(SNAPSHOTS_FILE), storage.read("battery_truth"),
-        storage.read("batteries"))
-    if dataset.height == 0:
-        raise dg.Failure("the training set is empty: no battery has enough history yet "
-                         "(simulate a longer window, RUL_DAYS)")
-    written = storage.write_derived(TRAINING_SET_FILE, dataset)
+    truth, batteries = storage.read("battery_truth"), storage.read("batteries")
+    for suffix in (WITHOUT_MAINTENANCE, ""):  # the main file last: its metadata is shown
+        dataset = label(storage.read_derived(SNAPSHOTS_FILE + suffix), truth, batteries)
+        if dataset.height == 0:
+            raise dg.Failure("the training set is empty: no battery has enough history yet "
+                             "(simulate a longer window, RUL_DAYS)")
+        written = storage.write_derived(TRAINING_SET_FILE + suffix, dataset)
     rul = dataset["true_rul_days"]
     return dg.MaterializeResult(metadata={
         **table_metadata(written),

@@ -10,7 +10,12 @@ import dagster as dg
 import pydantic
 from pydantic import Field
 
-from assets.training.features import TRAINING_SET, TRAINING_SET_FILE, lake_key
+from assets.training.features import (
+    TRAINING_SET,
+    TRAINING_SET_FILE,
+    WITHOUT_MAINTENANCE,
+    lake_key,
+)
 from models.registry import MODEL_NAME
 from models.train import TrainConfig
 from pipelines.mlflow_store import MlflowStore
@@ -57,7 +62,8 @@ def battery_rul(
 
     dataset = storage.read_derived(TRAINING_SET_FILE)
     report = train_and_evaluate(dataset, storage.read("battery_truth"),
-                                TrainConfig(**config.model_dump()))
+                                TrainConfig(**config.model_dump()),
+                                storage.read_derived(TRAINING_SET_FILE + WITHOUT_MAINTENANCE))
     fleet_config = Path(simulation.fleet_config or DEFAULT_FLEET_PATH)
     run_id, version = log_training(
         report,
