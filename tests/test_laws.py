@@ -78,16 +78,16 @@ def test_healthy_float_current_is_fitted_on_young_blocks_only():
     n = 4000
     age = rng.uniform(0, 3000, n)
     temp, dev = rng.uniform(18, 38, n), rng.normal(0, 0.05, n)
-    law = Laws(float_log2_ma_per_ah=np.log2(0.6), float_log2_per_c=0.12, float_log2_per_v=4.0)
+    law = Laws(float_log2_ma_per_ah=np.log2(0.6))  # the datasheet's sensitivities
     dry_out = np.where(age > 1500, 1 + age / 1000, 1.0)  # old blocks draw more
     current = law.healthy_float_current(100.0, temp, dev) * dry_out * (
         1 + 0.02 * rng.standard_normal(n))
     frame = pl.DataFrame({"age_days": age, "float_current_7d": current, "temp_mean_7d": temp,
                           "float_dev_30d": dev, "rated_capacity_ah": 100.0})
     fitted = laws_module._fit_float_current(frame)
-    assert fitted == pytest.approx({"float_log2_ma_per_ah": np.log2(0.6),
-                                    "float_log2_per_c": 0.12, "float_log2_per_v": 4.0},
-                                   abs=0.02)
+    # only the level is fitted: across the blocks of a series string the shared current
+    # confounds temperature, so the sensitivities stay the datasheet's
+    assert fitted == pytest.approx({"float_log2_ma_per_ah": np.log2(0.6)}, abs=0.02)
 
 
 def test_fade_shape_is_the_one_the_training_lives_follow():

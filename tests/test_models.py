@@ -19,7 +19,7 @@ from models.dataset import LABEL, training_set
 from models.features import DECREASING, SNAPSHOT_EVERY_DAYS, snapshot_features
 from models.metrics import promotion_decision, regression_metrics
 from models.oracle import oracle_rul
-from models.rul_model import UNCONSTRAINED, RulModel
+from models.rul_model import MIN_CALIBRATION_BATTERIES, UNCONSTRAINED, RulModel
 from models.splits import held_out_strings, split_batteries
 from models.targets import check_targets
 from models.train import TrainConfig, train_and_evaluate
@@ -123,8 +123,12 @@ def test_quantiles_are_ordered_and_non_negative(report):
 def test_conformal_calibration_achieves_coverage_on_calibration_batteries(report):
     m = report.metrics
     assert m["calibration.coverage"] >= CONFIG.coverage
-    assert abs(m["calibration.coverage"] - CONFIG.coverage) <= max(
-        abs(m["calibration.coverage_raw"] - CONFIG.coverage), 0.05)
+    if len(report.splits["calibration"]) < MIN_CALIBRATION_BATTERIES:
+        # too few batteries to narrow an interval on: the offsets may only widen it
+        assert m["calibration.coverage"] >= m["calibration.coverage_raw"]
+    else:
+        assert abs(m["calibration.coverage"] - CONFIG.coverage) <= max(
+            abs(m["calibration.coverage_raw"] - CONFIG.coverage), 0.05)
 
 
 def test_raising_a_decreasing_feature_never_raises_the_p50(report, dataset):
