@@ -25,7 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
-from report import INCLUSIVE, detection, intervals, labelled, per_site, table, targets
+from report import INCLUSIVE, by_end_mode, detection, intervals, labelled, per_site, table, targets
 
 from models.evaluate import evaluation_metrics
 from models.train import TrainConfig, TrainingReport, evaluation_table, train_and_evaluate
@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"holdout {args.lake_holdout}: every battery, {held['batteries.holdout']:.0f} "
           f"batteries ({held['rows.holdout']:.0f} snapshots); nothing tuned on it\n")
     print(intervals(*runs), "\n")
+    print(by_end_mode(*runs), "\n")
     print(detection(*runs), "\n")
     print(targets(*runs), "\n")
     print("development test strings, MAE in days by true RUL, zero-free bins:")

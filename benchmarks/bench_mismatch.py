@@ -34,6 +34,7 @@ import polars as pl
 from report import labelled
 
 from models.dataset import LABEL, training_set
+from models.evaluate import SUDDEN
 from models.features import snapshot_features
 from models.metrics import regression_metrics
 from models.rul_model import RulModel
@@ -57,7 +58,6 @@ SCENARIOS = {
 SITES = ("DC-CNX-01", "DC-BKK-01", "DC-HDY-01")
 METRICS = {"mae": "MAE", "mae_0_180": "MAE (0,180]", "mae_0_365": "MAE (0,365]",
            "coverage": "P10-P90 cov.", "wear_mae_0_365": "wear-out (0,365]"}
-SUDDEN = ("internal_short", "thermal_runaway")  # simulator.schema.FAILURE_MODES
 
 
 def perturbed_fleet(params: PhysicsParams, sites: list[str], window: Window,

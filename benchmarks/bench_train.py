@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import polars as pl
-from report import INCLUSIVE, detection, intervals, labelled, load, per_site, table
+from report import INCLUSIVE, by_end_mode, detection, intervals, labelled, load, per_site, table
 
 from models.dataset import training_set
 from models.features import snapshot_features
@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(m, INCLUSIVE), "\n")
     print(per_site(m), "\n")
     print(intervals(("test strings", m)), "\n")
+    print(by_end_mode(("test strings", m)), "\n")
     print(detection(("test strings", m)), "\n")
     keys = ("calibration.coverage_raw", "calibration.coverage", "cv.mae", "cv.mae_0_365",
             "loso.mae", "loso.mae_0_365", "loso.ratio", "loso.ratio_vs_test", "model.trees",

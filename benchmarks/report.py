@@ -107,6 +107,23 @@ def intervals(*runs: tuple[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+def by_end_mode(*runs: tuple[str, dict[str, float]]) -> str:
+    """Short-RUL MAEs of the model, the best baseline and the oracle, split by how the
+    battery's life ends (wear-out or a sudden short/runaway), one column per run."""
+    lines = [f"{'MAE by how the life ends, days (rows)':<50}" + "".join(
+        f"{t:>22}" for t, _ in runs)]
+    for who in ("model", "baseline.linear", "oracle"):
+        for key in ("mae_0_180", "mae_0_365"):
+            count = key.replace("mae", "n")
+            for mode in ("wear_out", "sudden"):
+                cells = "".join(
+                    f"{m.get(f'{who}.{key}.{mode}', np.nan):>14.1f} "
+                    f"({m.get(f'{who}.{count}.{mode}', np.nan):>5.0f})"
+                    for _, m in runs)
+                lines.append(f"{who + ' ' + key.replace('mae_', '') + ' ' + mode:<50}{cells}")
+    return "\n".join(lines)
+
+
 def detection(*runs: tuple[str, dict[str, float]]) -> str:
     """Detection of the already-failed blocks by the critical risk level, one column per run."""
     lines = [f"{'detection (critical: P10 < 90 d)':<50}" + "".join(f"{t:>16}" for t, _ in runs)]

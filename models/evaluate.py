@@ -34,9 +34,36 @@ def evaluation_metrics(evaluation: pl.DataFrame, truth: pl.DataFrame,
     `seed`. The same call scores the test strings and a holdout fleet."""
     predictions = [c for c in evaluation.columns if c.startswith(("baseline_", "oracle_"))]
     return (report_metrics(evaluation, predictions)
+            | end_mode_metrics(evaluation, truth, predictions)
             | detection_metrics(evaluation, truth, load_thresholds())
             | string_bootstrap(evaluation, [c for c in predictions if c.startswith("baseline_")],
                                seed))
+
+
+# Lives ended by a sudden failure: an internal short or a runaway takes a cell at once, and no
+# monitor sees it coming more than the ~2 weeks of ohmic jump before it (DOMAIN §3)
+SUDDEN = ("internal_short", "thermal_runaway")  # simulator.schema.FAILURE_MODES
+
+
+def end_mode_metrics(evaluation: pl.DataFrame, truth: pl.DataFrame,
+                     predictions: list[str]) -> dict[str, float]:
+    """The short-RUL MAEs split by how each battery's life ends (the truth's failure mode):
+    `wear_out` (corrosion, dry-out, sulfation, defect) and `sudden` (short, runaway), with
+    their row counts, for the model and every baseline/oracle column."""
+    mode = evaluation.select("battery_id").join(
+        truth.select("battery_id", "failure_mode").unique("battery_id"), on="battery_id",
+        how="left", maintain_order="left")["failure_mode"]
+    sudden = mode.is_in(SUDDEN).to_numpy()
+    y = evaluation[LABEL].to_numpy()
+    out: dict[str, float] = {}
+    for col in ["rul_p50_days", *predictions]:
+        prefix = "model" if col == "rul_p50_days" else col.removesuffix("_days").replace(
+            "baseline_", "baseline.")
+        for name, rows in (("wear_out", ~sudden), ("sudden", sudden)):
+            m = regression_metrics(y[rows], evaluation[col].to_numpy()[rows])
+            for key in ("mae_0_180", "mae_0_365", "n_0_180", "n_0_365"):
+                out[f"{prefix}.{key}.{name}"] = m[f"model.{key}"]
+    return out
 
 
 def report_metrics(evaluation: pl.DataFrame, predictions: list[str]) -> dict[str, float]:
