@@ -25,7 +25,17 @@ from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
-from report import INCLUSIVE, by_end_mode, detection, intervals, labelled, per_site, table, targets
+from report import (
+    INCLUSIVE,
+    by_end_mode,
+    detection,
+    intervals,
+    labelled,
+    missing_lake,
+    per_site,
+    table,
+    targets,
+)
 
 from models.evaluate import evaluation_metrics
 from models.train import TrainConfig, TrainingReport, evaluation_table, train_and_evaluate
@@ -51,10 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("lake_holdout", type=Path, help="holdout lake, generated with another seed")
     parser.add_argument("--json", type=Path, help="also write both runs' metrics to this file")
     args = parser.parse_args(argv)
-    for lake in (args.lake_dev, args.lake_holdout):
-        if not (lake / "telemetry").is_dir():
-            print(f"{lake}: no telemetry/ folder; run `rul generate` first", file=sys.stderr)
-            return 2
+    if missing_lake(args.lake_dev, args.lake_holdout):
+        return 2
     if args.lake_dev.resolve() == args.lake_holdout.resolve():
         print("the holdout lake must differ from the development lake", file=sys.stderr)
         return 2

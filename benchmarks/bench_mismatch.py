@@ -24,14 +24,13 @@ import argparse
 import datetime as dt
 import json
 import resource
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import polars as pl
-from report import labelled
+from report import labelled, missing_lake
 
 from models.dataset import LABEL, training_set
 from models.evaluate import SUDDEN
@@ -110,8 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7, help="seed of the scored fleets")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
-    if not (args.lake / "telemetry").is_dir():
-        print(f"{args.lake}: no telemetry/ folder; run `rul generate` first", file=sys.stderr)
+    if missing_lake(args.lake):
         return 2
 
     began = time.perf_counter()

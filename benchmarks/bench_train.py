@@ -14,12 +14,21 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import sys
 import time
 from pathlib import Path
 
 import polars as pl
-from report import INCLUSIVE, by_end_mode, detection, intervals, labelled, load, per_site, table
+from report import (
+    INCLUSIVE,
+    by_end_mode,
+    detection,
+    intervals,
+    labelled,
+    load,
+    missing_lake,
+    per_site,
+    table,
+)
 
 from models.dataset import training_set
 from models.features import snapshot_features
@@ -41,8 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("lake", type=Path, nargs="?", default=Path("data/lake"))
     parser.add_argument("--json", type=Path, help="also write all metrics to this JSON file")
     args = parser.parse_args(argv)
-    if not (args.lake / "telemetry").is_dir():
-        print(f"{args.lake}: no telemetry/ folder; run `rul generate` first", file=sys.stderr)
+    if missing_lake(args.lake):
         return 2
 
     began = time.perf_counter()

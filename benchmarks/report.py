@@ -4,6 +4,7 @@ way. Plain text tables from the flat metric dicts of models.train."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,15 @@ DETECTION = {"n_below80": "snapshots with true SoH < 80 %",
              "never_flagged": "  never flagged by the end of data (censored)",
              "n_above90": "snapshots with true SoH > 90 %",
              "false_alarm_share_above90": "  share flagged critical (false alarms)"}
+
+
+def missing_lake(*lakes: Path) -> bool:
+    """Whether a lake has no telemetry (said on stderr): the benchmarks' one input check."""
+    for lake in lakes:
+        if not (lake / "telemetry").is_dir():
+            print(f"{lake}: no telemetry/ folder; run `rul generate` first", file=sys.stderr)
+            return True
+    return False
 
 
 def load(lake: Path) -> tuple[pl.LazyFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:

@@ -34,6 +34,15 @@ def fleet(strings: int = 1, blocks: int = 8, load_a: float | None = None, **site
     return parse_fleet(raw)
 
 
+def quiet_site(**overrides) -> SiteSettings:
+    """A site with no HVAC faults and a generator that always starts."""
+    return SiteSettings(**{
+        "hvac_setpoint_c": 23, "hotspot_c": 1, "hvac_degraded_per_year": 0,
+        "hvac_degraded_median_hours": 1, "hvac_failed_per_year": 0,
+        "hvac_failed_median_hours": 1, "generator_start_success": 1, "float_offset_v": 0,
+        **overrides})
+
+
 @pytest.fixture(scope="module")
 def site_history():
     """A southern site (8 outages a year) in the rainy season, a heavy UPS load and a generator
@@ -212,10 +221,7 @@ def test_a_short_after_end_of_life_is_kept_in_the_state():
 
 
 def test_site_practice_replaces_on_critical_ohmic_readings_within_the_delay():
-    settings = SiteSettings(hvac_setpoint_c=23, hotspot_c=1, hvac_degraded_per_year=0,
-                            hvac_degraded_median_hours=1, hvac_failed_per_year=0,
-                            hvac_failed_median_hours=1, generator_start_success=1,
-                            float_offset_v=0, replacement_delay_days=20)
+    settings = quiet_site(replacement_delay_days=20)
     practice = generate._Practice(settings, load_thresholds(), P)
     assert practice.ohmic_alarm_ratio == pytest.approx(1.5)
     pool = units(3)
@@ -238,9 +244,7 @@ def test_site_practice_replaces_on_critical_ohmic_readings_within_the_delay():
 def test_outage_counts_match_the_configured_rate():
     region = Region(temp_offset_c=0, seasonality=1, outages_per_year=8.0,
                     outage_median_minutes=1.0)
-    site = SiteSettings(hvac_setpoint_c=23, hotspot_c=1, hvac_degraded_per_year=0,
-                        hvac_degraded_median_hours=1, hvac_failed_per_year=0,
-                        hvac_failed_median_hours=1, generator_start_success=1, float_offset_v=0)
+    site = quiet_site()
     env = SiteEnvironment.draw(3, "RATE", region, site, T0, T0 + 200 * YEAR)
     n = len(env.outages[0])
     assert abs(n - 1600) < 3 * np.sqrt(1600)  # Poisson: within three standard deviations
@@ -263,9 +267,7 @@ def test_runaway_risk_rises_with_float_voltage():
 def test_bangkok_hot_season_humidity_is_near_its_normal():
     region = Region(temp_offset_c=1.5, seasonality=1, outages_per_year=0,
                     outage_median_minutes=1)
-    site = SiteSettings(hvac_setpoint_c=23, hotspot_c=1, hvac_degraded_per_year=0,
-                        hvac_degraded_median_hours=1, hvac_failed_per_year=0,
-                        hvac_failed_median_hours=1, generator_start_success=1, float_offset_v=0)
+    site = quiet_site()
     env = SiteEnvironment.draw(3, "BKK", region, site, T0, T0 + YEAR)
     april = T0 + 91 * 86_400 + np.arange(30 * 24) * 3600.0
     _, rh = env.outdoor(april)
