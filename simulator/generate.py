@@ -14,9 +14,15 @@ from scipy.signal import lfilter
 
 from simulator import ageing, intervals, operations
 from simulator import physics as ph
-from simulator.config import Fleet, Site, SiteSettings
+from simulator.config import Fleet, Site
 from simulator.environment import DAY_S, YEAR_S, RoomSampler, SiteEnvironment
 from simulator.fleet import Slot, day_s, draw_units, fleet_tables, initial_slots, string_ids
+from simulator.practice import (
+    Practice,
+    capacity_tests,
+    removals,
+    removed_block_limited_a_discharge,
+)
 from simulator.streams import stream
 from simulator.tables import SiteTables, build_tables
 from simulator.telemetry import (
@@ -32,13 +38,12 @@ from simulator.telemetry import (
     chunk_frame,
     monitor_start_soc,
 )
-from simulator.thresholds import Thresholds, load_thresholds
+from simulator.thresholds import load_thresholds
 
 __all__ = ["SiteHistory", "Window", "fleet_tables", "simulate_site"]
 
 FUTURE_YEARS = 60  # horizon drawn beyond the window so every unit's end of life is known
 TELEMETRY_CHUNK_ROWS = 1_500_000  # rows per telemetry chunk: bounded memory at any step
-CAPACITY_TEST_ERROR = 0.02  # capacity tests measure within a few percent (DOMAIN §4)
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,7 @@ def simulate_site(
     schedule = operations.build_schedule(env, site, strings, loads, string_rated, seed, p)
 
     generations = []
-    practice = _Practice(cfg, load_thresholds(), p)
+    practice = Practice(cfg, load_thresholds(), p)
     # what the string's blocks simulated so far can deliver in each discharge: a replacement
     # shares its string with the blocks that remain, and the weakest one ends a discharge
     string_limit = np.full(len(schedule.discharges.start_s), np.inf)
@@ -140,14 +145,14 @@ def simulate_site(
                                          resume=resume)
 
         result = run(None)
-        removed_s, reasons, tests = _removals(units, result, schedule, w1, seed, ids, gen,
-                                              practice)
-        if _removed_block_limited_a_discharge(result, schedule, removed_s):
+        removed_s, reasons, tests = removals(units, result, schedule, w1, seed, ids, gen,
+                                             practice)
+        if removed_block_limited_a_discharge(result, schedule, removed_s):
             # again with the removals known, so a replaced block leaves its string's discharges
             # (the decisions stay those of the first pass: they precede their own removal);
             # identical up to the first removal, so it resumes from there
             result = run(removed_s, result)
-            tests = _tests(units, result, schedule, w1, seed, ids, gen, p)
+            tests = capacity_tests(units, result, schedule, w1, seed, ids, gen, p)
         string_limit = np.fmin(string_limit, result.discharges.ah)
         keep = removed_s > w0  # units gone before the window opens leave no trace in it
         if keep.any():
@@ -195,87 +200,6 @@ def _next_id(battery_id: str) -> str:
     if m:
         return f"{battery_id[:m.start()]}-R{int(m.group(1)) + 1}"
     return f"{battery_id}-R1"
-
-
-def _removed_block_limited_a_discharge(result: ageing.AgeingResult,
-                                       schedule: operations.Schedule,
-                                       removed_s: np.ndarray) -> bool:
-    """Whether a block, after its removal, was the one that ended a discharge in this run
-    (only then does taking it out of its string change anything)."""
-    after = schedule.discharges.start_s[:, None] >= removed_s[None, :]
-    with np.errstate(invalid="ignore"):
-        return bool(np.any(after & (result.discharges.dod >= 1.0 - 1e-9)))
-
-
-@dataclass(frozen=True)
-class _Practice:
-    """How a site's maintenance acts on what it finds (fleet config and threshold config)."""
-
-    settings: SiteSettings
-    thresholds: Thresholds
-    p: ph.PhysicsParams
-
-    @property
-    def ohmic_alarm_ratio(self) -> float:
-        """Resistance over new at which the site replaces a block: the critical rise of the
-        one threshold config (DOMAIN §5: +50 % over baseline)."""
-        return 1.0 + self.thresholds.resistance.critical_rise_pct / 100.0
-
-    @property
-    def test_pass_ah_share(self) -> float:
-        """A capacity test at the 3-hour rate passes above 80 % of what the rating gives at
-        that rate (IEEE 450: capacity corrected for the test rate)."""
-        return self.p.eol_capacity_fraction * float(ph.rate_capacity_fraction(
-            operations.TEST_RATE_HOURS, self.p.peukert_exponent))
-
-
-def _tests(units, result: ageing.AgeingResult, schedule: operations.Schedule, w1: float,
-           seed: int, ids: list[str], gen: int, p: ph.PhysicsParams):
-    """Capacity-test readings: the Ah each block delivered at the 3-hour rate down to 1.75
-    V/cell, with the test's few-percent error (DOMAIN §4)."""
-    rng = stream(seed, ids[0] if ids else "", "capacity_tests", gen)
-    d = schedule.discharges
-    tests = np.nonzero((schedule.kind == operations.CAPACITY_TEST) & (d.start_s < w1))[0]
-    error = CAPACITY_TEST_ERROR * p.measurement_noise_scale
-    measured = result.discharges.reach_ah[tests] * (
-        1 + error * rng.standard_normal((len(tests), len(units))))
-    return tests, measured
-
-
-def _removals(units, result: ageing.AgeingResult, schedule: operations.Schedule,
-              w1: float, seed: int, ids: list[str], gen: int, practice: _Practice):
-    """When each unit leaves service before the window closes, and why, as a maintained site
-    decides it: a failed capacity test or an ohmic reading over the critical rise leads to a
-    replacement within the site's configured delay; a detected failure (an internal short's
-    voltage drop, a thermal runaway) to an emergency swap within days. Decisions before the
-    window count too, so the units found in service when it opens are the ones a maintained
-    fleet would have."""
-    n = len(units)
-    rng = stream(seed, ids[0] if ids else "", "removals", gen)
-    removed = np.full(n, np.inf)
-    reasons = np.full(n, "", dtype=object)
-    d = schedule.discharges
-    cfg = practice.settings
-    tests, measured = _tests(units, result, schedule, w1, seed, ids, gen, practice.p)
-    delay = (0.25 * cfg.replacement_delay_days, cfg.replacement_delay_days)
-    urgent = (0.25 * cfg.emergency_replacement_days, cfg.emergency_replacement_days)
-    for row, k in enumerate(tests):
-        failed = (measured[row] < practice.test_pass_ah_share * units.rated_ah)
-        failed &= ~np.isfinite(removed) & (d.start_s[k] >= units.install_s)
-        removed[failed] = d.start_s[k] + DAY_S * rng.uniform(*delay, n)[failed]
-        reasons[failed] = "capacity test below 80 % of rating"
-    for when, window, why in (
-        (result.ohmic_alarm_s, delay, "ohmic reading over the critical rise"),
-        (result.short_s, urgent, "internal short: block voltage dropped"),
-        (result.runaway_s + ageing.RUNAWAY_COLLAPSE_S / 2, urgent, "thermal runaway"),
-    ):
-        t_rm = when + DAY_S * rng.uniform(*window, n)
-        sooner = t_rm < removed
-        removed[sooner], reasons[sooner] = t_rm[sooner], why
-    removed = np.where((removed < w1) & (removed > units.install_s), removed, np.inf)
-    removed = np.ceil(removed / DAY_S) * DAY_S  # swaps happen at a day boundary
-    reasons[~np.isfinite(removed)] = ""
-    return removed, reasons, (tests, measured)
 
 
 def _environment(env: SiteEnvironment, site_id: str, grid: np.ndarray, step_s: int,

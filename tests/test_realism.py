@@ -12,7 +12,7 @@ import pytest
 from conftest import small_fleet_raw
 from test_physics import NO_EVENTS, T0, YEAR, environment, units
 
-from simulator import ageing, generate
+from simulator import ageing, practice
 from simulator import physics as ph
 from simulator.config import Region, SiteSettings, parse_fleet
 from simulator.environment import SiteEnvironment
@@ -222,8 +222,8 @@ def test_a_short_after_end_of_life_is_kept_in_the_state():
 
 def test_site_practice_replaces_on_critical_ohmic_readings_within_the_delay():
     settings = quiet_site(replacement_delay_days=20)
-    practice = generate._Practice(settings, load_thresholds(), P)
-    assert practice.ohmic_alarm_ratio == pytest.approx(1.5)
+    rules = practice.Practice(settings, load_thresholds(), P)
+    assert rules.ohmic_alarm_ratio == pytest.approx(1.5)
     pool = units(3)
     alarm = np.array([T0 + 100 * 86_400, np.inf, np.inf])
     short = np.array([np.inf, T0 + 50 * 86_400, np.inf])
@@ -233,8 +233,8 @@ def test_site_practice_replaces_on_critical_ohmic_readings_within_the_delay():
                                  np.zeros((1, 3)), np.full(3, np.inf), short,
                                  np.full(3, np.inf), np.zeros(3, int), alarm, empty)
     schedule = Schedule(NO_EVENTS, np.zeros(0, int), np.zeros(0, int), [])
-    removed, reasons, _ = generate._removals(pool, result, schedule, T0 + YEAR, 1,
-                                             ["a", "b", "c"], 0, practice)
+    removed, reasons, _ = practice.removals(pool, result, schedule, T0 + YEAR, 1,
+                                            ["a", "b", "c"], 0, rules)
     assert alarm[0] < removed[0] <= alarm[0] + 21 * 86_400
     assert reasons[0] == "ohmic reading over the critical rise"
     assert short[1] < removed[1] <= short[1] + 4 * 86_400
