@@ -21,7 +21,11 @@ BINS = {"0_90": (0.0, 90.0), "90_180": (90.0, 180.0), "180_365": (180.0, 365.0),
         "gt365": (365.0, np.inf)}
 SPANS = {"0_180": (0.0, 180.0), "0_365": (0.0, 365.0)}  # zero-free spans over several bins
 LATE_MARGIN_DAYS = 30.0  # predicted RUL more than this above the truth is "late" (DOMAIN §6)
-COVERAGE_BAND = (0.78, 0.82)  # an 80 % interval must cover 78-82 % of test rows
+# A challenger's 80 % interval must cover 75-85 % of its test rows: coverage measured on ~18
+# test strings carries a 90 % bootstrap interval of about +-2.5 points (measured 0.790-0.834),
+# so a 78-82 % band rejected well-calibrated challengers on sampling noise alone (a better
+# one at 0.825 was turned away); 75-85 % is also the coverage target of issue 7.
+COVERAGE_BAND = (0.75, 0.85)
 DECIDING_METRIC = "mae_0_365"  # zero-free: true RUL in (0, 365]
 
 
@@ -80,8 +84,8 @@ def promotion_decision(
 
     Without a champion it must beat every baseline's MAE for true RUL in (0, 365] (zero-free)
     on its own test set. With one (re-scored by the caller on the challenger's test set) it
-    must beat the champion's on the same metric and keep its P10-P90 coverage within the
-    78-82 % band."""
+    must beat the champion's on the same metric and keep its P10-P90 coverage within
+    COVERAGE_BAND."""
     key = f"model.{DECIDING_METRIC}"
     mine = challenger.get(key)
     if mine is None or not np.isfinite(mine):
