@@ -23,15 +23,12 @@ from report import (
     by_end_mode,
     detection,
     intervals,
-    labelled,
-    load,
+    labelled_with_and_without,
     missing_lake,
     per_site,
     table,
 )
 
-from models.dataset import training_set
-from models.features import snapshot_features
 from models.targets import check_targets, targets_markdown
 from models.train import TrainConfig, train_and_evaluate
 
@@ -54,10 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     began = time.perf_counter()
-    features, dataset, truth = labelled(args.lake)
-    telemetry, batteries, _, _ = load(args.lake)  # the same snapshots without maintenance
-    without_maintenance = training_set(snapshot_features(telemetry, batteries, None), truth,
-                                       batteries)
+    features, dataset, without_maintenance, truth = labelled_with_and_without(args.lake)
     t_features = time.perf_counter() - began
 
     t_train = time.perf_counter()

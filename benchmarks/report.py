@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 
 from models.dataset import training_set
-from models.features import snapshot_features
+from models.features import snapshot_features, snapshot_features_with_and_without
 from models.targets import allowed_text, best_baseline, check_targets
 from pipelines.lake import table_glob
 
@@ -64,6 +64,15 @@ def labelled(lake: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     telemetry, batteries, maintenance, truth = load(lake)
     features = snapshot_features(telemetry, batteries, maintenance)
     return features, training_set(features, truth, batteries), truth
+
+
+def labelled_with_and_without(lake: Path) -> tuple[pl.DataFrame, ...]:
+    """(snapshot features, labelled training set, the same labelled without the maintenance
+    records, truth) of a lake, from one pass over its telemetry."""
+    telemetry, batteries, maintenance, truth = load(lake)
+    features, without = snapshot_features_with_and_without(telemetry, batteries, maintenance)
+    return (features, training_set(features, truth, batteries),
+            training_set(without, truth, batteries), truth)
 
 
 def _cell(v: float, width: int) -> str:

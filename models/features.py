@@ -211,6 +211,23 @@ def snapshot_features(
     """Feature rows per battery: weekly snapshots (training) or one row per battery at
     `as_of` (scoring). Batteries with under MIN_HISTORY_DAYS of telemetry get
     `sufficient_history = False` and must not be scored."""
+    daily, step_s = _daily_features(telemetry, batteries, step_s, as_of)
+    return _snapshots(daily, batteries, maintenance, step_s, as_of, every_days)
+
+
+def snapshot_features_with_and_without(
+    telemetry: pl.LazyFrame | pl.DataFrame, batteries: pl.DataFrame, maintenance: pl.DataFrame,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The weekly snapshots with the maintenance records and without them (what `rul predict`
+    sees without --maintenance), from one pass over the telemetry: the daily aggregation,
+    the costly part, does not depend on the records."""
+    daily, step_s = _daily_features(telemetry, batteries, None, None)
+    return tuple(_snapshots(daily, batteries, m, step_s, None, SNAPSHOT_EVERY_DAYS)
+                 for m in (maintenance, None))
+
+
+def _daily_features(telemetry, batteries, step_s, as_of) -> tuple[pl.DataFrame, int]:
+    """Per battery and day: the telemetry aggregates and their lookback windows."""
     lazy = telemetry.lazy() if isinstance(telemetry, pl.DataFrame) else telemetry
     if as_of is not None:
         lazy = lazy.filter(pl.col("ts") < as_of)
@@ -237,6 +254,11 @@ def snapshot_features(
         observed_days=pl.col("day").cum_count().over("battery_id", order_by="day"),
         ts=pl.col("day") + pl.duration(days=1),  # features of day D-1 are known at D 00:00
     )
+    return daily, step_s
+
+
+def _snapshots(daily, batteries, maintenance, step_s, as_of, every_days) -> pl.DataFrame:
+    """The snapshot rows of the daily features, with the maintenance records' measurements."""
     tests = c10_soh(maintenance, batteries) if maintenance is not None else None
     daily = measurement_means(daily, tests)
     if as_of is None:

@@ -10,7 +10,7 @@ import tomllib
 import polars as pl
 
 from models.dataset import training_set
-from models.features import snapshot_features
+from models.features import snapshot_features_with_and_without
 from models.train import TrainConfig
 from simulator.config import DEFAULT_FLEET_PATH, parse_fleet
 from simulator.generate import Window, simulate_site
@@ -51,5 +51,5 @@ def labelled(telemetry: pl.DataFrame | pl.LazyFrame, batteries: pl.DataFrame,
              maintenance: pl.DataFrame, truth: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The training set, and the same snapshots built without the maintenance records (what
     `rul predict` sees without --maintenance; `train_and_evaluate` learns and calibrates it)."""
-    return tuple(training_set(snapshot_features(telemetry, batteries, m), truth, batteries)
-                 for m in (maintenance, None))
+    return tuple(training_set(f, truth, batteries)
+                 for f in snapshot_features_with_and_without(telemetry, batteries, maintenance))

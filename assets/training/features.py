@@ -33,7 +33,7 @@ def snapshots(context: dg.AssetExecutionContext, storage: LakeStorage) -> dg.Mat
     """Weekly point-in-time feature snapshots of every battery (`models.features`), the rows
     both training and scoring are built from, with and without the maintenance records.
     Computed one site at a time to bound memory."""
-    from models.features import snapshot_features
+    from models.features import snapshot_features_with_and_without
 
     telemetry = storage.site_files("telemetry")
     if not telemetry:
@@ -42,9 +42,10 @@ def snapshots(context: dg.AssetExecutionContext, storage: LakeStorage) -> dg.Mat
     frames: dict[str, list[pl.DataFrame]] = {"": [], WITHOUT_MAINTENANCE: []}
     for path in telemetry:
         site = pl.col("site_id") == path.stem
-        for suffix, records in (("", maintenance.filter(site)), (WITHOUT_MAINTENANCE, None)):
-            frames[suffix].append(snapshot_features(
-                pl.scan_parquet(path), batteries.filter(site), records))
+        pair = snapshot_features_with_and_without(
+            pl.scan_parquet(path), batteries.filter(site), maintenance.filter(site))
+        for suffix, frame in zip(("", WITHOUT_MAINTENANCE), pair, strict=True):
+            frames[suffix].append(frame)
         context.log.info(f"{path.stem}: {frames[''][-1].height:,} snapshots")
     for suffix in (WITHOUT_MAINTENANCE, ""):  # the main file last: its metadata is shown
         features = pl.concat(frames[suffix], how="diagonal_relaxed").sort("battery_id", "ts")
