@@ -25,9 +25,9 @@ lint: setup
 pipeline: setup
 	$(RUN) rul pipeline
 
-# The MLflow store the pipeline used (from pipelines.settings, so RUL_* variables apply here too)
+# The MLflow store the pipeline used (from core.settings, so RUL_* variables apply here too)
 MLFLOW_PORT ?= 5000
-MLFLOW_STORE = $(RUN) python -c "from pipelines.settings import Settings; \
+MLFLOW_STORE = $(RUN) python -c "from core.settings import Settings; \
 	s = Settings.from_env(); print(s.data_dir, s.mlflow_uri, s.mlflow_artifacts or '')"
 
 # MLflow UI in the background, in its own process group so that all of it stops when

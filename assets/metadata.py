@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 
-from pipelines.lake import Written
+from core.lake import Written
 
 
 def markdown_table(df: pl.DataFrame) -> str:

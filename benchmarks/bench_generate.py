@@ -30,7 +30,7 @@ SCENARIOS = ("fleet-1h", "site-60s-short", "site-60s")
 
 def run(name: str) -> dict:
     from assets.validation.checks import validate_site
-    from pipelines import lake
+    from core import lake
     from simulator.config import load_fleet
     from simulator.generate import Window, fleet_tables, simulate_site
 

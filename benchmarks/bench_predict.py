@@ -22,8 +22,8 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.lake import table_glob
-from pipelines.settings import Settings
+from core.lake import table_glob
+from core.settings import Settings
 
 RUL = str(Path(sys.executable).with_name("rul"))
 TARGET_S = 30

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from core.lake import table_glob
 from models.dataset import training_set
 from models.features import snapshot_features, snapshot_features_with_and_without
 from models.targets import allowed_text, best_baseline, check_targets
-from pipelines.lake import table_glob
 
 # zero-free: true RUL in (low, high], the already-failed rows (RUL 0) in none of them
 ZERO_FREE = {"mae": "mae", "rmse": "rmse", "r2": "r2", "mae_bin_0_90": "(0,90]",

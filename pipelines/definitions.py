@@ -9,12 +9,12 @@ import dagster as dg
 from assets.data.fleet import fleet
 from assets.data.site_history import build_site_history
 from assets.data.warehouse import warehouse
+from assets.resources.mlflow_store import MlflowStore
+from assets.resources.simulation import Simulation
+from assets.resources.storage import LakeStorage
 from assets.training import TRAINING_ASSETS, TRAINING_CHECKS
+from core.settings import Settings
 from pipelines.jobs import materialize_all
-from pipelines.mlflow_store import MlflowStore
-from pipelines.settings import Settings
-from pipelines.simulation import Simulation
-from pipelines.storage import LakeStorage
 from simulator.config import load_fleet
 
 

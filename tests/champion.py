@@ -13,7 +13,7 @@ import polars as pl
 import tomlkit
 from training_fleet import DAYS, FAST, START, labelled, training_fleet_raw
 
-from pipelines.settings import sqlite_uri
+from core.settings import sqlite_uri
 
 SEED = 11
 

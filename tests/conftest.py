@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import tomlkit
 
-from pipelines.settings import Settings
-from pipelines.simulation import Simulation
+from assets.resources.simulation import Simulation
+from core.settings import Settings
 from simulator.config import DEFAULT_FLEET_PATH, Fleet, parse_fleet
 
 SMALL_DAYS = 7

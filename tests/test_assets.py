@@ -14,11 +14,11 @@ import duckdb
 import polars as pl
 import pytest
 
+from assets.resources.storage import LakeStorage
 from assets.validation import checks
-from pipelines import lake
+from core import lake
+from core.warehouse import refresh_views
 from pipelines.definitions import build_definitions
-from pipelines.storage import LakeStorage
-from pipelines.warehouse import refresh_views
 from simulator import generate
 
 SITE = "DC-CNX-01"

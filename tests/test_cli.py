@@ -15,8 +15,8 @@ import duckdb
 import polars as pl
 import pytest
 
+from core.settings import REPO_ROOT
 from pipelines.cli import main
-from pipelines.settings import REPO_ROOT
 
 RUL = str(Path(sys.executable).with_name("rul"))
 SITES = ["DC-CNX-01", "DC-KKN-01"]

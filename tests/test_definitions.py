@@ -10,8 +10,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from core.settings import REPO_ROOT, Settings, SettingsError
 from pipelines import definitions
-from pipelines.settings import REPO_ROOT, Settings, SettingsError
 
 SITE_TABLES = [
     "environment",

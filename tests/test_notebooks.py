@@ -11,7 +11,7 @@ import pytest
 from champion import Champion, build_champion
 from nbclient import NotebookClient
 
-from pipelines.settings import REPO_ROOT
+from core.settings import REPO_ROOT
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
 BUDGET_S = 120  # per notebook on a small fleet (notebooks/README.md)

@@ -14,11 +14,11 @@ import pytest
 from training_fleet import FAST, training_data
 
 from assets.training.promotion import decide
+from core.settings import sqlite_uri
 from models import registry
 from models.pyfunc import QUANTILES, to_model_input
 from models.targets import TARGETS
 from models.train import TrainingReport, train_and_evaluate
-from pipelines.settings import sqlite_uri
 
 PLOTS = {"predicted_vs_true", "calibration", "errors_by_rul", "errors_by_site",
          "errors_by_temperature", "feature_importance", "shap_summary"}

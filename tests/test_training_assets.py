@@ -14,10 +14,10 @@ import tomlkit
 from training_fleet import DAYS, FAST, SITES, START, training_fleet_raw
 
 from assets.training.model import TrainingConfig
+from core.settings import Settings
 from models import registry
 from pipelines.definitions import build_definitions
 from pipelines.headless import plan
-from pipelines.settings import Settings
 
 MODEL = dg.AssetKey(["models", "battery_rul"])
 TRAINING = dg.AssetSelection.groups("training")

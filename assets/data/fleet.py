@@ -5,8 +5,8 @@ from collections.abc import Iterator
 import dagster as dg
 
 from assets.metadata import table_metadata
-from pipelines.simulation import Simulation
-from pipelines.storage import LakeStorage
+from assets.resources.simulation import Simulation
+from assets.resources.storage import LakeStorage
 from simulator.generate import fleet_tables
 
 DESCRIPTIONS = {

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import dagster as dg
 
 from assets.metadata import table_metadata
+from assets.resources.simulation import Simulation
+from assets.resources.storage import LakeStorage
 from assets.validation.checks import check_specs, validate_site
-from pipelines.simulation import Simulation
-from pipelines.storage import LakeStorage
 
 DESCRIPTIONS = {
     "environment": "Outdoor and battery-room climate, HVAC state and grid status per step.",

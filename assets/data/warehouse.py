@@ -4,8 +4,8 @@ import dagster as dg
 
 from assets.data.fleet import DESCRIPTIONS as FLEET_TABLES
 from assets.data.site_history import DESCRIPTIONS as SITE_TABLES
-from pipelines.storage import LakeStorage
-from pipelines.warehouse import WRITER_POOL
+from assets.resources.storage import LakeStorage
+from core.warehouse import WRITER_POOL
 
 
 @dg.asset(

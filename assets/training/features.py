@@ -9,7 +9,7 @@ import dagster as dg
 import polars as pl
 
 from assets.metadata import table_metadata
-from pipelines.storage import LakeStorage
+from assets.resources.storage import LakeStorage
 
 SNAPSHOTS = dg.AssetKey(["features", "snapshots"])
 TRAINING_SET = dg.AssetKey(["features", "training_set"])

@@ -10,6 +10,9 @@ import dagster as dg
 import pydantic
 from pydantic import Field
 
+from assets.resources.mlflow_store import MlflowStore
+from assets.resources.simulation import Simulation
+from assets.resources.storage import LakeStorage
 from assets.training.features import (
     TRAINING_SET,
     TRAINING_SET_FILE,
@@ -18,9 +21,6 @@ from assets.training.features import (
 )
 from models.registry import MODEL_NAME
 from models.train import TrainConfig
-from pipelines.mlflow_store import MlflowStore
-from pipelines.simulation import Simulation
-from pipelines.storage import LakeStorage
 
 MODEL = dg.AssetKey(["models", "battery_rul"])
 

@@ -19,10 +19,10 @@ import dagster as dg
 import polars as pl
 
 from assets.metadata import markdown_table
+from assets.resources.mlflow_store import MlflowStore
+from assets.resources.storage import LakeStorage
 from assets.training.features import TRAINING_SET_FILE
 from assets.training.model import MODEL
-from pipelines.mlflow_store import MlflowStore
-from pipelines.storage import LakeStorage
 
 KEYS = ["battery_id", "ts"]
 # metric suffixes compared in the check's table: the deciding one (models.metrics

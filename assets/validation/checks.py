@@ -15,7 +15,7 @@ import dagster as dg
 import polars as pl
 import pyarrow.parquet as pq
 
-from pipelines.lake import StagedSite
+from core.lake import StagedSite
 
 if TYPE_CHECKING:
     from simulator.validation import ValidationResult

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from pipelines import lake, warehouse
+from core import lake, warehouse
 from simulator.generate import SiteHistory
 
 

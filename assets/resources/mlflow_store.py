@@ -1,5 +1,5 @@
 """The MLflow resource: which tracking/registry store the training assets use and where people
-open its runs. Built from `pipelines.settings`, so assets never read the environment; the
+open its runs. Built from `core.settings`, so assets never read the environment; the
 work itself is done by the plain functions in `models.registry`."""
 
 from __future__ import annotations

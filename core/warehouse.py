@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.lake import FLEET_TABLES, SITE_TABLES, table_glob
+from core.lake import FLEET_TABLES, SITE_TABLES, table_glob
 
 WRITER_POOL = "duckdb_writer"
 LOCK_TIMEOUT_S = 30.0

@@ -11,7 +11,7 @@ from simulator.generate import SiteHistory, Window, simulate_site
 
 
 class Simulation(dg.ConfigurableResource):
-    """Which fleet, seed and window to simulate; built from `pipelines.settings`."""
+    """Which fleet, seed and window to simulate; built from `core.settings`."""
 
     fleet_config: str | None = None  # None: the fleet shipped with the simulator
     seed: int = 42

@@ -1,9 +1,4 @@
-"""`rul`: the command line over the same functions the Dagster assets call. Heavy libraries are
-imported inside the commands, so `rul --help` and argument errors answer at once.
-
-Expected problems (bad config, date, step, input file or output folder) end with one line
-`rul: error: ...` on stderr and exit status 2; failed pipeline runs exit with 1.
-"""
+"""Batch commands: `rul generate`, `rul pipeline`, `rul predict` and `rul sites`."""
 
 from __future__ import annotations
 
@@ -16,32 +11,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
-
-class UserError(Exception):
-    """A problem the user can fix; the message is shown as is."""
+from pipelines.cli.common import UserError
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, no usage dump
-        self.exit(2, f"rul: error: {message}\n")
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    from pipelines.settings import SettingsError
-    from simulator.config import FleetConfigError
-
-    try:
-        return args.command(args)
-    except (UserError, SettingsError, FleetConfigError) as exc:
-        print(f"rul: error: {exc}", file=sys.stderr)
-        return 2
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="rul", description="Thai battery fleet RUL platform.")
-    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
-
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the batch commands to the `rul` parser."""
     gen = commands.add_parser(
         "generate",
         help="simulate a fleet history into a Parquet lake (no Dagster)",
@@ -91,11 +65,11 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--fleet", metavar="CONFIG", help="fleet TOML (default: built-in fleet)")
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(command=_sites_list)
-    return parser
+
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from pipelines.settings import Settings, parse_date, parse_int, parse_positive, parse_step
+    from core.settings import Settings, parse_date, parse_int, parse_positive, parse_step
 
     env = Settings.from_env()
     start = parse_date(args.start, "--start") if args.start else env.start
@@ -109,7 +83,7 @@ def _generate(args: argparse.Namespace) -> int:
     fleet = load_fleet(args.fleet or env.fleet_config, scale=scale)
     out = _writable_dir(Path(args.out))
 
-    from pipelines import lake  # heavy imports only once the arguments are known to be good
+    from core import lake  # heavy imports only once the arguments are known to be good
     from simulator.generate import Window, fleet_tables, simulate_site
 
     window = Window(start, days, step_s)  # parse_* already enforced Window's rules
@@ -150,7 +124,7 @@ def _pipeline(args: argparse.Namespace) -> int:
     if not home:
         raise UserError("DAGSTER_HOME is not set: run `make pipeline`, or export it as the "
                         "folder that holds dagster.yaml (the repo root)")
-    from pipelines.settings import Settings
+    from core.settings import Settings
 
     settings = Settings.from_env()  # absolute paths, resolved before changing folder
 
@@ -173,8 +147,8 @@ def _pipeline(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from core.settings import Settings
     from models.inputs import InputError, check_format, load_inputs, parse_as_of, write_table
-    from pipelines.settings import Settings
 
     settings = Settings.from_env()
     try:
@@ -214,7 +188,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _sites_list(args: argparse.Namespace) -> int:
-    from pipelines.settings import Settings
+    from core.settings import Settings
     from simulator.config import load_fleet
 
     fleet = load_fleet(args.fleet or Settings.from_env().fleet_config)
@@ -235,6 +209,3 @@ def _sites_list(args: argparse.Namespace) -> int:
             print(f"{s['site_id']:<12} {s['region']:<13} {s['batteries']:>5} batteries  {s['name']}")
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())
