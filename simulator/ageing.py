@@ -202,8 +202,8 @@ def simulate_units(
         chunk_damage = np.zeros(n)
         for k, i in events.in_range(t[0], t[-1] + clock_s, clock_s):
             u_now = u_cal[i] + damage + chunk_damage
-            cap = _capacity(units, u_now, t[i], short_s, runaway_s, p)
-            res = _resistance(units, u_now, t[i], short_s, runaway_s, p)
+            cap = capacity_at(units, u_now, t[i], short_s, runaway_s, p)
+            res = resistance_at(units, u_now, t[i], short_s, runaway_s, p)
             hit = events.apply(k, cap, res, units, p)
             step_damage[i] += hit
             chunk_damage += hit
@@ -246,15 +246,33 @@ def simulate_units(
         t_chunk = t[-1] + clock_s
 
     steps = w0 + clock_s * np.arange(n_window)
-    capacity = _capacity(units, np.nan_to_num(win_u), steps[:, None], short_s, runaway_s, p)
+    capacity = capacity_at(units, np.nan_to_num(win_u), steps[:, None], short_s, runaway_s, p)
     capacity = np.where(np.isnan(win_u), np.nan, capacity)
-    resistance = _resistance(units, win_u, steps[:, None], short_s, runaway_s, p)
+    resistance = resistance_at(units, win_u, steps[:, None], short_s, runaway_s, p)
     # A short or runaway after end of life still happens to a block left in service (state,
     # telemetry and removal all see it); only one before the crossing ends the unit's life.
     short_first = (short_s <= cross_s) & (short_s <= runaway_s)
     end_mode = np.select([short_first, runaway_s <= cross_s], [SHORT, RUNAWAY], units.wear_mode)
     return AgeingResult(steps, capacity, resistance, win_u, cross_s, short_s, runaway_s,
                         end_mode, ohmic_s, events.outcome(), checkpoints)
+
+
+def string_discharge(cap_ah: np.ndarray, res_mohm: np.ndarray, rated_ah: np.ndarray,
+                     current_a: float, wanted_ah: float, limit_ah: float,
+                     p: ph.PhysicsParams) -> tuple[float, np.ndarray, np.ndarray]:
+    """One discharge of a string's blocks in service: (Ah the string delivers, Ah each block
+    could deliver to 1.75 V/cell, each block's depth). The weakest block in service (or the
+    `limit_ah` of the string's other blocks) ends it; the history and the live run share it."""
+    r_ohm = res_mohm * 1e-3
+    if np.all(ph.discharge_voltage(wanted_ah, cap_ah, current_a, r_ohm, rated_ah, p) > p.cutoff_v):
+        # every block outlasts it (most outages): depth against the rate's capacity
+        reach = cap_ah * ph.available_fraction(current_a, rated_ah, p)
+    else:
+        reach = ph.ah_to_cutoff(cap_ah, current_a, r_ohm, rated_ah, p)
+    ah = min(wanted_ah, float(reach.min()), limit_ah)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a block with nothing left
+        dod = np.where(reach > 0, np.minimum(ah / reach, 1.0), 1.0)
+    return ah, reach, dod
 
 
 def _wear_at_capacity(fraction: np.ndarray, p: ph.PhysicsParams) -> np.ndarray:
@@ -265,13 +283,13 @@ def _wear_at_capacity(fraction: np.ndarray, p: ph.PhysicsParams) -> np.ndarray:
     return np.where(fraction <= ph.MIN_CAPACITY_FRACTION, np.inf, u)
 
 
-def _capacity(units: Units, u, t, short_s, runaway_s, p: ph.PhysicsParams) -> np.ndarray:
+def capacity_at(units: Units, u, t, short_s, runaway_s, p: ph.PhysicsParams) -> np.ndarray:
     cap = units.c0_ah * ph.capacity_fraction(u, p)
     cap = np.where(t >= short_s, cap * SHORT_CAPACITY_FACTOR, cap)
     return np.where(t >= runaway_s + RUNAWAY_COLLAPSE_S, cap * RUNAWAY_CAPACITY_FACTOR, cap)
 
 
-def _resistance(units: Units, u, t, short_s, runaway_s, p: ph.PhysicsParams) -> np.ndarray:
+def resistance_at(units: Units, u, t, short_s, runaway_s, p: ph.PhysicsParams) -> np.ndarray:
     """Resistance over baseline follows wear through a unit-specific gain (a noisy link to
     capacity, as in the field) and jumps in the two weeks before a short (DOMAIN §3)."""
     r = units.r0_mohm * (1.0 + units.r_growth * ph.fade_shape(u, p) ** p.resistance_wear_exponent)
@@ -315,20 +333,13 @@ class _DischargeState:
             return np.zeros(len(cap))
         current = self.d.current_a[k]
         wanted = current * self.d.duration_s[k] / HOUR_S
-        r_ohm, rated = res_mohm[on] * 1e-3, units.rated_ah[on]
-        if np.all(ph.discharge_voltage(wanted, cap[on], current, r_ohm, rated, p) > p.cutoff_v):
-            # every block outlasts it (most outages): depth against the rate's capacity
-            reach = cap[on] * ph.available_fraction(current, rated, p)
-        else:
-            reach = ph.ah_to_cutoff(cap[on], current, r_ohm, rated, p)
-        # the weakest block in service, here or among the string's other blocks, ends it
-        ah = min(wanted, float(reach.min()), float(self.limit_ah[k]))
+        ah, reach, dod_on = string_discharge(cap[on], res_mohm[on], units.rated_ah[on], current,
+                                             wanted, float(self.limit_ah[k]), p)
         self.ah[k], self.hours[k] = ah, ah / current
         self.lost[k] = ah < wanted * (1 - 1e-9)
         self.reach[k, on] = reach
         dod = np.zeros(len(cap))
-        with np.errstate(divide="ignore", invalid="ignore"):  # a block with nothing left
-            dod[on] = np.where(reach > 0, np.minimum(ah / reach, 1.0), 1.0)
+        dod[on] = dod_on
         self.dod[k] = np.where(on, dod, np.nan)
         return ph.cycle_damage(dod, p)
 

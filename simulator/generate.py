@@ -88,6 +88,11 @@ class SiteHistory:
     _seed: int = field(repr=False)
     _params: ph.PhysicsParams = field(repr=False)
     _days: int = field(repr=False, default=1)
+    _units: ageing.Units | None = field(repr=False, default=None)  # every generation's units
+    _env: SiteEnvironment | None = field(repr=False, default=None)
+    _schedule: operations.Schedule | None = field(repr=False, default=None)
+    _loads_a: np.ndarray | None = field(repr=False, default=None)  # per string: the DC load
+    _strings: list | None = field(repr=False, default=None)  # (string_id, system_id, no, date)
 
     def telemetry_chunks(self) -> Iterator[pl.DataFrame]:
         """Telemetry in time order, in chunks of whole days of about 1.5 M rows."""
@@ -170,9 +175,12 @@ def simulate_site(
     environment, block_c = _environment(env, site.code, grid, window.step_s, p)
     state = _fleet_state(site.code, generations, tables, strings, seed, w0, w1,
                          cfg.float_offset_v, p)
+    all_units = ageing.Units(**{name: np.concatenate([getattr(g[1], name) for g in generations])
+                                for name in vars(generations[0][1])})
     return SiteHistory(site.code, environment, tables.batteries, tables.discharge_events,
                        tables.discharge_curves, tables.maintenance_events, tables.battery_truth,
-                       state, grid, block_c, seed, p, window.days)
+                       state, grid, block_c, seed, p, window.days, all_units, env, schedule,
+                       loads, strings)
 
 
 def _subset(slots, units, rows, result, removed_s, reasons, tests, keep):

@@ -63,7 +63,7 @@ class FleetState:
     rated_ah: np.ndarray
     hotspot_c: np.ndarray
     float_share_v: np.ndarray  # the block's own float share around the string mean
-    charger_offset_v: float  # the site charger's set-point error per block
+    charger_offset_v: float | np.ndarray  # the charger's set-point error per block (per unit)
     wear_mode: np.ndarray
     short_s: np.ndarray
     runaway_s: np.ndarray
@@ -80,6 +80,10 @@ class FleetState:
     monitor_start_pct: list[np.ndarray]  # per string: the monitor's SoC as each discharge starts
     monitor_gaps: list[tuple[np.ndarray, np.ndarray]]  # per string
     stuck: list[tuple[np.ndarray, np.ndarray]]  # per unit
+    # how a runaway escalates (per unit or one value): the live run's runaway scenario drives
+    # it harder and faster than a field runaway develops; the history uses the defaults
+    runaway_ramp_s: np.ndarray | float = ageing.RUNAWAY_COLLAPSE_S
+    runaway_rise_c: np.ndarray | float = RUNAWAY_RISE_C
 
 
 def monitor_start_soc(mode: dict, gain: float, rated_ah: float, p: ph.PhysicsParams) -> np.ndarray:
@@ -144,12 +148,12 @@ def chunk_frame(
     mode_s = np.where(discharging, 3, np.where(boosting, 1, np.where(equalizing, 2, 0)))
     mode = mode_s[:, sidx]
 
-    runaway = np.where(on, np.clip((tt - state.runaway_s) / (36 * 3600.0), 0.0, 1.0), 0.0)
+    runaway = np.where(on, np.clip((tt - state.runaway_s) / state.runaway_ramp_s, 0.0, 1.0), 0.0)
     string_runaway = _string_max(runaway, sidx, n_s)[:, sidx]
     shorted = tt >= state.short_s
     d_hours = np.nan_to_num(d_since)[:, sidx] / 3600.0
     rise = np.maximum(runaway, RUNAWAY_NEIGHBOUR_SHARE * string_runaway) ** 1.5
-    temp = (block_c[:, None] + state.hotspot_c + RUNAWAY_RISE_C * rise
+    temp = (block_c[:, None] + state.hotspot_c + state.runaway_rise_c * rise
             + np.where(mode == 3, DISCHARGE_HEATING_C * np.minimum(d_hours, 1.0), 0.0))
 
     # Float and equalize: each block's voltage at the common current I is

@@ -10,6 +10,7 @@ from assets.metadata import table_metadata
 from assets.resources.simulation import Simulation
 from assets.resources.storage import LakeStorage
 from assets.validation.checks import check_specs, validate_site
+from simulator.live.seed import live_seed, save_seed
 
 DESCRIPTIONS = {
     "environment": "Outdoor and battery-room climate, HVAC state and grid status per step.",
@@ -46,9 +47,11 @@ def build_site_history(partitions: dg.PartitionsDefinition) -> dg.AssetsDefiniti
     def site_history(
         context: dg.AssetExecutionContext, storage: LakeStorage, simulation: Simulation
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-        """Simulate one site, stage its tables, validate them and publish or quarantine."""
+        """Simulate one site, stage its tables, validate them and publish or quarantine; a
+        published site also leaves its end-of-history state for the live simulator."""
         site_id = context.partition_key
-        staged = storage.stage_site(simulation.simulate(site_id))
+        history = simulation.simulate(site_id)
+        staged = storage.stage_site(history)
         try:
             results = validate_site(staged, step_s=simulation.step_s)
         except BaseException:
@@ -59,7 +62,12 @@ def build_site_history(partitions: dg.PartitionsDefinition) -> dg.AssetsDefiniti
             where = storage.quarantine(staged)
             context.log.error(f"{site_id} failed validation; quarantined in {where}")
             return
-        for table, written in storage.publish(staged).items():
-            yield dg.MaterializeResult(asset_key=["lake", table], metadata=table_metadata(written))
+        published = storage.publish(staged)
+        seed = save_seed(live_seed(history), storage.lake_dir)  # where the live run starts
+        for table, written in published.items():
+            metadata = table_metadata(written)
+            if table == "battery_truth":
+                metadata["live_state"] = dg.MetadataValue.path(str(seed))
+            yield dg.MaterializeResult(asset_key=["lake", table], metadata=metadata)
 
     return site_history

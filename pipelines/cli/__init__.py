@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import sys
 
-from pipelines.cli import batch
+from pipelines.cli import batch, simulate
 from pipelines.cli.common import Parser, UserError
 
-GROUPS = (batch,)
+GROUPS = (batch, simulate)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +31,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rul: error: {exc}", file=sys.stderr)
         return 2
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -85,6 +85,7 @@ def _generate(args: argparse.Namespace) -> int:
 
     from core import lake  # heavy imports only once the arguments are known to be good
     from simulator.generate import Window, fleet_tables, simulate_site
+    from simulator.live.seed import live_seed, save_seed
 
     window = Window(start, days, step_s)  # parse_* already enforced Window's rules
     began = time.perf_counter()
@@ -99,6 +100,7 @@ def _generate(args: argparse.Namespace) -> int:
             raise UserError(str(exc)) from None
         for table, written in lake.publish(lake.stage_site(out, history)).items():
             rows[table] += written.rows
+        save_seed(live_seed(history), out)
         print(f"{site.code:<16} {time.perf_counter() - site_began:8.1f} s", flush=True)
     print(f"\n{'table':<20} {'rows':>14}")
     for table, count in rows.items():
