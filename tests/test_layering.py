@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-OURS = {"simulator", "models", "core", "assets", "pipelines", "dashboards"}
+OURS = {"simulator", "models", "core", "alerting", "assets", "pipelines", "dashboards"}
 ALLOWED = {
     "simulator": set(),
     "models": {"simulator"},
     "core": {"simulator", "models"},
-    "assets": {"simulator", "models", "core"},
+    "alerting": {"simulator", "core"},
+    "assets": {"simulator", "models", "core", "alerting"},
 }
 
 

@@ -200,3 +200,26 @@ def test_kill_9_and_restart_lose_and_duplicate_nothing(live_lake):
     gaps = steps.explode("d")["d"].unique().to_list()
     assert gaps == [60]  # one tick of 0.2 s at 300x, never more
     assert tel.group_by("battery_id").len()["len"].n_unique() == 1
+
+
+def test_dagster_control_job_applies_and_rejects(live_lake):
+    from assets.live.control import simulator_control
+    from assets.resources.storage import LakeStorage
+    from simulator.live.control import Control
+
+    resources = {"storage": LakeStorage(base_dir=str(live_lake))}
+    config = {"ops": {"control_simulator": {"config": {
+        "action": "apply", "scenario": "hvac_failure", "target": "DC-CNX-01",
+        "duration_minutes": 30}}}}
+    result = simulator_control.execute_in_process(run_config=config, resources=resources)
+    assert result.success
+    active = Control(live_lake / "live").read()["scenarios"]
+    assert [(s["name"], s["target"], s["duration_s"]) for s in active] == [
+        ("hvac_failure", "DC-CNX-01", 1800)]
+    assert active[0]["applied_by"].startswith("dagster:")
+    config["ops"]["control_simulator"]["config"]["target"] = "DC-NOPE"
+    bad = simulator_control.execute_in_process(run_config=config, resources=resources,
+                                               raise_on_error=False)
+    assert not bad.success
+    failure = bad.get_step_failure_events()[0].step_failure_data.error
+    assert "unknown target 'DC-NOPE'" in failure.message
