@@ -35,6 +35,7 @@ class Settings:
     # production). Always a string once built.
     mlflow_uri: str | None = None
     mlflow_ui_url: str = DEFAULT_MLFLOW_UI  # where people open the runs (links in Dagster)
+    alert_webhook_url: str | None = None  # new critical alerts are POSTed here (None: not sent)
 
     def __post_init__(self) -> None:
         if not self.mlflow_uri:
@@ -62,6 +63,7 @@ class Settings:
             step_s=parse_step(env.get("RUL_STEP", "1h"), "RUL_STEP"),
             mlflow_uri=env.get("RUL_MLFLOW_URI"),
             mlflow_ui_url=env.get("RUL_MLFLOW_UI_URL") or DEFAULT_MLFLOW_UI,
+            alert_webhook_url=env.get("RUL_ALERT_WEBHOOK_URL") or None,
         )
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import sys
 
-from pipelines.cli import batch, simulate
+from pipelines.cli import alerts, batch, simulate
 from pipelines.cli.common import Parser, UserError
 
-GROUPS = (batch, simulate)
+GROUPS = (batch, simulate, alerts)
 
 
 def main(argv: list[str] | None = None) -> int:
