@@ -70,3 +70,20 @@ def stop(layout: Layout, timeout_s: float = 30.0) -> int | None:
         time.sleep(0.1)
     raise RuntimeError(f"the simulator (pid {pid}) did not stop within {timeout_s:.0f} s")
 
+
+
+def reset_live(layout: Layout) -> None:
+    """Forget everything the live run produced (for a new history): its checkpoint, landing
+    area, live lake tables, predictions and alerts. Refused while the simulator runs."""
+    import shutil
+
+    if (pid := read_pid(layout.live_dir)) is not None:
+        raise RuntimeError(f"the simulator is running (pid {pid}); stop it first")
+    (layout.live_dir / "checkpoint.pkl").unlink(missing_ok=True)
+    lake = layout.lake_dir
+    for path in (layout.landing_dir, layout.alerts_db.parent, lake / "_ingest",
+                 lake / "rul_predictions", lake / "features" / "scored",
+                 lake / "features" / "daily", *lake.glob("*_live")):
+        shutil.rmtree(path, ignore_errors=True)
+    for name in ("alerts.parquet", "alert_events.parquet"):
+        (lake / name).unlink(missing_ok=True)

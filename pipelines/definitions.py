@@ -9,7 +9,11 @@ import dagster as dg
 from assets.data.fleet import fleet
 from assets.data.site_history import build_site_history
 from assets.data.warehouse import warehouse
+from assets.live import LIVE_ASSETS, LIVE_JOBS, LIVE_SENSORS
+from assets.live.control import simulator_control
+from assets.monitoring import MONITORING_ASSETS, MONITORING_CHECKS, MONITORING_SCHEDULES
 from assets.resources.mlflow_store import MlflowStore
+from assets.resources.notifications import Notifications
 from assets.resources.simulation import Simulation
 from assets.resources.storage import LakeStorage
 from assets.training import TRAINING_ASSETS, TRAINING_CHECKS
@@ -22,9 +26,12 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     config = str(settings.fleet_config) if settings.fleet_config else None
     partitions = dg.StaticPartitionsDefinition([site.code for site in load_fleet(config).sites])
     return dg.Definitions(
-        assets=[fleet, build_site_history(partitions), warehouse, *TRAINING_ASSETS],
-        asset_checks=TRAINING_CHECKS,
-        jobs=[materialize_all],
+        assets=[fleet, build_site_history(partitions), warehouse, *TRAINING_ASSETS,
+                *LIVE_ASSETS, *MONITORING_ASSETS],
+        asset_checks=[*TRAINING_CHECKS, *MONITORING_CHECKS],
+        jobs=[materialize_all, *LIVE_JOBS, simulator_control],
+        sensors=[*LIVE_SENSORS],
+        schedules=[*MONITORING_SCHEDULES],
         resources={
             "storage": LakeStorage(base_dir=str(settings.data_dir)),
             "simulation": Simulation(
@@ -39,6 +46,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 artifact_location=settings.mlflow_artifacts,
                 ui_url=settings.mlflow_ui_url,
             ),
+            "notifications": Notifications(webhook_url=settings.alert_webhook_url),
         },
     )
 

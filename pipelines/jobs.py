@@ -6,7 +6,8 @@ import dagster as dg
 
 materialize_all = dg.define_asset_job(
     "materialize_all",
-    selection=dg.AssetSelection.all(),
-    description="Fleet tables, one site's history (the run's partition) and the warehouse views. "
-    "`rul pipeline` runs it for every site.",
+    selection=dg.AssetSelection.groups("data", "training"),
+    description="The batch platform: fleet tables, one site's history (the run's partition), "
+    "the warehouse views, features and the model. `rul pipeline` runs it for every site; the "
+    "live groups run from their sensors and schedules.",
 )

@@ -1,8 +1,6 @@
 """The operators' handle on the live simulator in the Dagster UI: one job whose launchpad
 config starts, stops or steers it through the same control interface as `rul simulate`."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Literal
 

@@ -144,4 +144,12 @@ def read_pid(live_dir: Path) -> int | None:
         return None
     except PermissionError:
         return pid
-    return pid
+    return None if _zombie(pid) else pid
+
+
+def _zombie(pid: int) -> bool:
+    """A killed child its parent has not reaped yet still answers kill(pid, 0)."""
+    try:
+        return " Z " in Path(f"/proc/{pid}/stat").read_text().split(")", 1)[1][:4]
+    except (FileNotFoundError, IndexError):
+        return False

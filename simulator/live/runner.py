@@ -138,7 +138,11 @@ class Runner:
             raise RuntimeError(f"a simulator is already running (pid {other}); "
                                "`rul simulate stop` first")
         (live / "simulator.pid").write_text(str(os.getpid()))
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        stops = (signal.SIGTERM, signal.SIGINT)
+        # a parent that blocked them (some libraries do, around their own work) passes its
+        # signal mask on to us: without this a `stop` would never be heard
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
+        for sig in stops:
             signal.signal(sig, lambda *_: setattr(self, "_stop", True))
         try:
             if self.checkpoint.exists():

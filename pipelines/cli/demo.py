@@ -1,0 +1,142 @@
+"""`rul demo` (what `make demo` runs): the whole platform on this machine. Builds the history
+and the model if they are missing (a second run reuses them), then starts the MLflow UI, the
+live simulator and `dagster dev` (webserver and daemon: schedules and sensors run), prints
+every URL, and on Ctrl-C stops all of it: the simulator lands its last batch, then the Dagster
+and MLflow process groups end."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from pipelines.cli.common import UserError
+
+DAGSTER_EXIT_S = 60.0  # `dagster dev` takes ~25 s to exit after SIGTERM (PLATFORM_NOTES)
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add `rul demo` to the `rul` parser."""
+    demo = commands.add_parser("demo", help="run the whole platform (make demo)",
+                               description="Dagster UI and daemon, MLflow UI and the live "
+                               "simulator; Ctrl-C stops everything.")
+    demo.add_argument("--speed", type=float, default=60.0,
+                      help="simulator speed (simulated s per wall s; default 60: an hour a "
+                      "minute, so an HVAC failure unfolds in minutes)")
+    demo.add_argument("--tick", default="5s", help="simulator tick (default 5s)")
+    demo.add_argument("--dagster-port", type=int, default=3000)
+    demo.add_argument("--mlflow-port", type=int, default=5000)
+    demo.set_defaults(command=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from core.layout import Layout
+    from core.live import start_detached, stop
+    from core.settings import Settings
+    from pipelines.cli.simulate import parse_duration
+
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        raise UserError("DAGSTER_HOME is not set: run `make demo`")
+    tick = parse_duration(args.tick, "--tick")
+    settings = Settings.from_env()
+    layout = Layout(settings.data_dir)
+    began = time.perf_counter()
+    if not _built(settings, layout):
+        print("[1/4] building the history and the model (`rul pipeline`; ~6 min on 2 cores)",
+              flush=True)
+        if subprocess.call([sys.executable, "-m", "pipelines.cli", "pipeline"]) != 0:
+            raise UserError("`rul pipeline` failed (see above); nothing was started")
+        from core.live import reset_live
+
+        reset_live(layout)  # live data of an older history would not continue this one
+    else:
+        print("[1/4] history, warehouse and champion model found: reused", flush=True)
+    groups: list[tuple[str, subprocess.Popen]] = []
+    try:
+        print("[2/4] MLflow UI", flush=True)
+        groups.append(("MLflow UI", _mlflow_ui(settings, args.mlflow_port)))
+        print(f"[3/4] live simulator ({tick:g} s ticks at {args.speed:g}x)", flush=True)
+        pid = start_detached(layout, tick, args.speed)
+        print("[4/4] Dagster webserver and daemon", flush=True)
+        dagster_log = layout.data_dir / "dagster" / "dev.log"
+        dagster_log.parent.mkdir(parents=True, exist_ok=True)
+        with open(dagster_log, "ab") as log:
+            groups.append(("Dagster", subprocess.Popen(
+                [sys.executable, "-m", "dagster", "dev", "--host", "127.0.0.1", "--port",
+                 str(args.dagster_port)], cwd=home, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True)))
+        print(f"\nup in {time.perf_counter() - began:.0f} s:\n"
+              f"  Dagster UI   http://127.0.0.1:{args.dagster_port}  (log {dagster_log})\n"
+              f"  MLflow UI    http://127.0.0.1:{args.mlflow_port}\n"
+              f"  simulator    pid {pid}: `rul simulate status`, `rul simulate scenario list`\n"
+              f"  alerts       `rul alerts list`\n"
+              f"  warehouse    {layout.warehouse_path}\n"
+              "Ctrl-C stops everything.", flush=True)
+        _wait(groups)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("\nstopping: simulator", flush=True)
+        stop(layout)
+        for name, proc in reversed(groups):
+            print(f"stopping: {name}", flush=True)
+            _end_group(proc, DAGSTER_EXIT_S if name == "Dagster" else 10.0)
+        print("stopped")
+    return 0
+
+
+def _built(settings, layout) -> bool:
+    """History with its end state, the warehouse, and a champion model in the registry."""
+    if not layout.warehouse_path.exists() or not any((layout.lake_dir / "live_state").glob("*")):
+        return False
+    try:
+        from mlflow import MlflowClient
+
+        MlflowClient(tracking_uri=settings.mlflow_uri).get_model_version_by_alias(
+            "battery-rul", "champion")
+    except Exception:  # noqa: BLE001 - any registry answer but a version means "not built"
+        return False
+    return True
+
+
+def _mlflow_ui(settings, port: int) -> subprocess.Popen:
+    store = Path(settings.data_dir) / "mlflow"
+    store.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", str(settings.mlflow_uri),
+           "--host", "127.0.0.1", "--port", str(port)]
+    if settings.mlflow_artifacts:
+        cmd += ["--default-artifact-root", settings.mlflow_artifacts]
+    env = os.environ | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    with open(store / "ui.log", "ab") as log:
+        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True)
+
+
+def _wait(groups: list[tuple[str, subprocess.Popen]]) -> None:
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    while True:
+        for name, proc in groups:
+            if proc.poll() is not None:
+                print(f"{name} exited (status {proc.returncode}); stopping the rest", flush=True)
+                return
+        time.sleep(1.0)
+
+
+def _end_group(proc: subprocess.Popen, timeout_s: float) -> None:
+    """SIGTERM the process group, wait, then SIGKILL whatever is left of it."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        pass
+    except ProcessLookupError:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
