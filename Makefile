@@ -7,7 +7,7 @@ RUN := $(UV) run --frozen
 export DAGSTER_HOME := $(CURDIR)
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: setup test pipeline demo bench lint clean
+.PHONY: setup test pipeline demo soak bench lint clean
 
 setup: .venv/.synced
 
@@ -25,27 +25,19 @@ lint: setup
 pipeline: setup
 	$(RUN) rul pipeline
 
-# The MLflow store the pipeline used (from core.settings, so RUL_* variables apply here too)
-MLFLOW_PORT ?= 5000
-MLFLOW_STORE = $(RUN) python -c "from core.settings import Settings; \
-	s = Settings.from_env(); print(s.data_dir, s.mlflow_uri, s.mlflow_artifacts or '')"
-
-# MLflow UI in the background, in its own process group so that all of it stops when
-# `dagster dev` exits (its GenAI job runner is not needed here and is switched off);
-# the Dagster UI in the foreground.
+# The whole platform: builds the history and the model when they are missing (a second run
+# reuses them), then the MLflow UI, the live simulator and `dagster dev` (webserver + daemon, so
+# schedules and sensors run); prints every URL; Ctrl-C stops all of it (`rul demo`).
 demo: setup
-	$(RUN) rul pipeline || echo "rul pipeline reported failures (above); starting the UIs anyway"
-	@read -r data uri artifacts <<< "$$($(MLFLOW_STORE))"; mkdir -p "$$data/mlflow"; \
-	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false setsid $(RUN) mlflow ui --backend-store-uri "$$uri" \
-		$${artifacts:+--default-artifact-root "$$artifacts"} --host 127.0.0.1 \
-		--port $(MLFLOW_PORT) > "$$data/mlflow/ui.log" 2>&1 & ui=$$!; \
-	trap 'kill -- -$$ui 2>/dev/null' EXIT; \
-	echo "MLflow UI:  http://127.0.0.1:$(MLFLOW_PORT)  (runs, metrics, plots, model registry; log $$data/mlflow/ui.log)"; \
-	echo "Dagster UI: http://127.0.0.1:3000"; \
-	$(RUN) dagster dev --host 127.0.0.1 --port 3000
+	$(RUN) rul demo
+
+# The documented one-hour soak (README "Live operations"); `make test` runs a short one.
+soak: setup
+	$(RUN) rul soak --minutes 60
 
 bench: setup
 	$(RUN) python benchmarks/bench_generate.py
 
 clean:
-	rm -rf data/lake data/warehouse.duckdb data/dagster data/mlflow data/tmp
+	rm -rf data/lake data/warehouse.duckdb data/dagster data/mlflow data/tmp data/landing \
+		data/live data/alerts data/reports data/soak

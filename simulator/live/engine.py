@@ -33,9 +33,11 @@ from simulator.telemetry import (
 # A data-centre chiller is sized for the site's design dry-bulb (ASHRAE 0.4 % for Bangkok is
 # ~36 degC); above it cooling capacity falls short and the room drifts up as with a degraded unit.
 HVAC_DESIGN_OUTDOOR_C = 36.0
-# With cooling lost the room heads for ~40 degC (DOMAIN §2: rooms reach 35-40+ degC, about
-# 2 degC/h): the UPS/rectifier losses and the IT heat stay in the room, whatever the weather.
-HVAC_FAILURE_ROOM_C = 40.0
+# With cooling lost the room climbs about 2 degC/h past 40 degC (DOMAIN §2): the UPS/rectifier
+# losses and the IT heat stay in a sealed room whatever the weather, until the walls shed them
+# near 45 degC; 10 h is that approach's time constant (22 K / 10 h = 2.2 degC/h at first).
+HVAC_FAILURE_ROOM_C = 45.0
+HVAC_FAILURE_TAU_S = 10 * 3600.0
 # The runaway scenario: a block escalating past 60 degC within about two hours (DOMAIN §3:
 # runaway is self-accelerating once the float current heats the block faster than it sheds heat)
 SCENARIO_RUNAWAY_RAMP_S = 2 * 3600.0
@@ -100,6 +102,7 @@ class LiveSite:
     open: dict[int, _OpenDischarge] = field(init=False, default_factory=dict)
     next_outage: int = 0
     events: int = 0
+    exhausted: dict[int, float] = field(default_factory=dict)  # string: until power is back
 
     def __post_init__(self) -> None:
         s = self.seed
@@ -135,7 +138,8 @@ class LiveSite:
         if fx.hvac_failed:
             target = max(target, HVAC_FAILURE_ROOM_C)
         target += fx.room_offset_c
-        self.room_c += ph.lag_coefficient(dt, ROOM_TAU_S) * (target - self.room_c)
+        tau = HVAC_FAILURE_TAU_S if fx.hvac_failed else ROOM_TAU_S
+        self.room_c += ph.lag_coefficient(dt, tau) * (target - self.room_c)
         self.block_c += ph.lag_coefficient(dt, p.block_thermal_tau_min * 60.0) * (
             self.room_c - self.block_c)
         grid_up = bool(s.env.grid_up(t)[0]) and not fx.outage.all()
@@ -217,7 +221,7 @@ class LiveSite:
                 self._open(k, float(starts[i]), float(starts[i] + on_battery[i]), False,
                            (o_start, o_end), bool(on_battery[i] < o_end - o_start - 1.0), fx)
         for k in np.nonzero(fx.outage)[0]:
-            if int(k) not in self.open:
+            if int(k) not in self.open and t_new >= self.exhausted.get(int(k), -np.inf):
                 end = float(fx.outage_end_s[k])
                 self._open(int(k), t_new, end, True, (t_new, end), False, fx)
         return conform(pl.DataFrame(rows, schema=_EVENT_SCHEMA, orient="row")
@@ -267,7 +271,11 @@ class LiveSite:
         (d_s, d_e, d_a), (b_s, b_e, deficit0) = m["discharge"], m["boost"]
         d_e, b_s, b_e, deficit0 = d_e.copy(), b_s.copy(), b_e.copy(), deficit0.copy()
         d_e[-1], b_s[-1] = d.end_s, d.end_s
-        b_e[-1] = d.end_s + 3600.0 * float(ph.boost_hours(deficit, p))
+        # a string that ran out waits, disconnected, for power before its charger refills it
+        if d.cutoff_s < d.wanted_end_s:
+            b_s[-1] = min(d.wanted_end_s, d.end_s + 30 * DAY_S)
+            self.exhausted[k] = b_s[-1]
+        b_e[-1] = b_s[-1] + 3600.0 * float(ph.boost_hours(deficit, p))
         deficit0[-1] = deficit
         m["discharge"], m["boost"] = (d_s, d_e, d_a), (b_s, b_e, deficit0)
         self.anchors[k] = monitor_start_soc(m, s.current_gain[k], s.string_rated_ah[k], p)

@@ -27,8 +27,8 @@ CATALOGUE = {s.name: s for s in (
     Scenario("normal", ("site", "string", "battery"),
              "normal operation: clears every scenario on the target", {}),
     Scenario("hvac_failure", ("site",),
-             "cooling fails: the room climbs ~2 degC/h toward outdoor + IT heat (~40 degC), "
-             "the blocks lag behind it", {}),
+             "cooling fails: the room climbs ~2 degC/h past 40 degC toward ~45 degC, the "
+             "blocks lag behind it", {}),
     Scenario("power_outage", ("site", "string"),
              "grid down and the generator does not take the load: the strings discharge until "
              "power returns (the duration, default 30 min) or the weakest block reaches "
