@@ -66,10 +66,32 @@ def _live(layout: Layout, table: str, since: dt.datetime | None) -> pl.DataFrame
 
 
 def evaluate(layout: Layout, thresholds: Thresholds | None = None,
-             webhook_url: str | None = None) -> Run:
+             webhook_url: str | None = None, telemetry: bool = True) -> Run:
+    """New live readings (unless `telemetry` is False: the scoring run) and new predictions.
+    Each input keeps its own cursor file, so the ingest and scoring runs never overwrite each
+    other's."""
+    run = Run()
+    if telemetry:
+        _evaluate_telemetry(layout, thresholds, run)
+    cursor_path = layout.alerts_db.parent / "predictions_cursor.json"
+    cursor = read_json(cursor_path, {}) or {}
+    predictions = _newest_predictions(layout, cursor.get("predictions_file"))
+    if predictions is not None:
+        path, frame = predictions
+        run.add(engine.evaluate_predictions(layout.alerts_db, frame, thresholds))
+        run.prediction_rows = frame.height
+        write_json(cursor_path, {"predictions_file": path})
+    if run.telemetry_rows or run.prediction_rows or not (layout.lake_dir / "alerts.parquet").exists():
+        store.connect(layout.alerts_db).close()  # creates the schema on a first run
+        store.export_snapshot(layout.alerts_db, layout.lake_dir)
+    if webhook_url:
+        run.notified = len(notify.deliver_pending(layout.alerts_db, webhook_url).sent)
+    return run
+
+
+def _evaluate_telemetry(layout: Layout, thresholds: Thresholds | None, run: Run) -> None:
     cursor_path = layout.alerts_db.parent / "cursor.json"
     cursor = read_json(cursor_path, {}) or {}
-    run = Run()
     since = (dt.datetime.fromisoformat(cursor["telemetry_until"]) - OVERLAP
              if cursor.get("telemetry_until") else None)
     telemetry = _live(layout, "telemetry", since)
@@ -80,21 +102,7 @@ def evaluate(layout: Layout, thresholds: Thresholds | None = None,
         run.telemetry_rows = telemetry.height
         run.add(result)
         run.until = telemetry["ts"].max().isoformat()
-        cursor["telemetry_until"] = run.until
-    predictions = _newest_predictions(layout, cursor.get("predictions_file"))
-    if predictions is not None:
-        path, frame = predictions
-        result = engine.evaluate_predictions(layout.alerts_db, frame, thresholds)
-        run.prediction_rows = frame.height
-        run.add(result)
-        cursor["predictions_file"] = path
-    if run.telemetry_rows or run.prediction_rows or not (layout.lake_dir / "alerts.parquet").exists():
-        store.connect(layout.alerts_db).close()  # creates the schema on a first run
-        store.export_snapshot(layout.alerts_db, layout.lake_dir)
-    if webhook_url:
-        run.notified = len(notify.deliver_pending(layout.alerts_db, webhook_url).sent)
-    write_json(cursor_path, cursor)
-    return run
+        write_json(cursor_path, {"telemetry_until": run.until})
 
 
 def _newest_predictions(layout: Layout, done: str | None) -> tuple[str, pl.DataFrame] | None:

@@ -191,7 +191,11 @@ def read_scored(lake: Path, day: dt.date | None = None) -> tuple[dt.date, pl.Dat
         raise FileNotFoundError(f"no scored features in {lake / 'features' / 'scored' / wanted}")
     day = day or days[-1]
     files = sorted((lake / "features" / "scored" / f"date={day.isoformat()}").glob("*.parquet"))
-    return day, pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
+    rows = pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
+    if "as_of" in rows.columns:  # hourly scores of one day share their whole-day features:
+        rows = rows.sort("as_of").unique(subset=["battery_id"], keep="last",  # one per battery
+                                         maintain_order=True)
+    return day, rows
 
 
 def training_reference(training_set: pl.DataFrame, train_ids: Sequence[str] | None

@@ -3,8 +3,10 @@
 
 A snapshot at day D (00:00 UTC) sees only telemetry and maintenance before D. Inputs are the
 measurable tables (telemetry, batteries, optionally maintenance events); `battery_truth` is
-never read here. Telemetry is first reduced to one row per battery and day, then lookback
-windows (1, 7, 30, 90 days and the whole observed life) are rolling sums over those days.
+never read here. Telemetry is first reduced to one row per battery and day
+(`daily_aggregates`), then lookback windows (1, 7, 30, 90 days and the whole observed life)
+are rolling sums over those days (models.daily_features: the same step serves the daily
+store and hourly scoring, models.daily_store and models.scoring).
 """
 
 from __future__ import annotations
@@ -14,22 +16,22 @@ import datetime as dt
 import polars as pl
 
 from models.capacity import c10_soh, capacity_tests, measurement_means
+from models.daily_features import (  # noqa: F401  (WINDOWS & co. stay importable from here)
+    OHMIC_MEDIAN_DAYS,
+    OHMIC_OUTLIER_TOL,
+    WINDOWS,
+    rolled,
+)
 from models.laws import MEASUREMENT_MEANS, datasheet
 
 SNAPSHOT_EVERY_DAYS = 7
 MIN_HISTORY_DAYS = 14  # fewer observed days: reported as insufficient data, never guessed
-WINDOWS = {"1d": 1, "7d": 7, "30d": 30, "90d": 90}
 BASELINE_DAYS = (90, 180)  # own ohmic baseline, taken 90-180 days after install (DOMAIN §3)
 FIRST_DAYS = 30  # units installed before the history: their first observed month as baseline
 REFERENCE_C = 25.0  # rating temperature of design life, float set point and ohmics (IEEE)
 # The charger's float set point: 2.25 V/cell at 25 degC, -3 mV/degC/cell, clamped outside
 # ~5-40 degC (DOMAIN §3); site configuration an operator knows, not a model assumption
 FLOAT_V_PER_BLOCK, FLOAT_COMP_V_PER_C, FLOAT_COMP_RANGE_C = 13.50, -0.018, (5.0, 40.0)
-# A daily ohmic reading this far off the median of the unit's last OHMIC_MEDIAN_DAYS days is
-# a bad contact (they read 30-100 % high, IEEE 1188 connection checks), not wear: a real rise
-# is slower (the fastest, two weeks before a short, is +35 % over 14 days: at most ~18 %
-# above the trailing median; a runaway's sudden step shows a week late, after its heat)
-OHMIC_OUTLIER_TOL, OHMIC_MEDIAN_DAYS = 0.2, 15
 # Deep-discharge reading from the voltage drop between the first and the deepest reading of
 # one discharge only once 40 % of the rating has been drawn between them: the drop is then
 # ~0.5 V against 5 mV voltage noise; at one current (the same load), within sensor noise
@@ -108,95 +110,10 @@ def daily_aggregates(telemetry: pl.LazyFrame, step_s: int,
     ).join(capacity, on=["battery_id", "day"], how="left")
 
 
-def _without_ohmic_outliers(daily: pl.DataFrame) -> pl.DataFrame:
-    """Daily ohmic readings with bad-contact outliers removed (OHMIC_OUTLIER_TOL against the
-    trailing median: point in time), resistance and conductance together (one reading)."""
-    ref = pl.col("resistance").rolling_median(OHMIC_MEDIAN_DAYS, min_samples=1).over(
-        "battery_id", order_by="day")
-    ok = (pl.col("resistance") / ref - 1).abs() <= OHMIC_OUTLIER_TOL
-    return daily.with_columns(resistance=pl.when(ok).then("resistance"),
-                              conductance=pl.when(ok).then("conductance"))
-
-
 def _where(condition: pl.Expr, value: pl.Expr) -> pl.Expr:
     """`value` where `condition` holds, else null, for aggregations that skip nulls: the same
     result as `value.filter(condition)` in a group_by, at under half the cost (measured)."""
     return pl.when(condition).then(value)
-
-
-def _rolling(df: pl.DataFrame) -> pl.DataFrame:
-    """Lookback windows as rolling sums over complete per-battery day grids."""
-    exprs = []
-    for name, n in WINDOWS.items():
-        def roll(col: str, agg: str = "sum", n: int = n) -> pl.Expr:
-            c = pl.col(col)
-            r = c.rolling_max(n, min_samples=1) if agg == "max" else c.rolling_sum(n, min_samples=1)
-            return r.over("battery_id", order_by="day")
-        hours = roll("rows")
-        exprs += [
-            (roll("temp_sum") / hours).alias(f"temp_mean_{name}"),
-            roll("temp_max", "max").alias(f"temp_max_{name}"),
-            roll("hours_above_30").alias(f"hours_above_30_{name}"),
-            roll("hours_above_35").alias(f"hours_above_35_{name}"),
-            roll("arrhenius_hours").alias(f"arrhenius_hours_{name}"),
-        ]
-    life = {c: pl.col(c).cum_sum().over("battery_id", order_by="day") for c in (
-        "rows", "temp_sum", "hours_above_30", "hours_above_35", "arrhenius_hours",
-        "discharge_ah", "float_dev_sum", "float_rows")}
-    return df.with_columns(
-        *exprs,
-        temp_mean_life=life["temp_sum"] / life["rows"],
-        temp_max_life=pl.col("temp_max").cum_max().over("battery_id", order_by="day"),
-        hours_above_30_life=life["hours_above_30"],
-        hours_above_35_life=life["hours_above_35"],
-        arrhenius_hours_life=life["arrhenius_hours"],
-        observed_rows=life["rows"],
-        float_dev_30d=(pl.col("float_dev_sum").rolling_sum(30, min_samples=1)
-                       / pl.col("float_rows").rolling_sum(30, min_samples=1)).over(
-            "battery_id", order_by="day"),
-        float_current_7d=(pl.col("float_current_sum").rolling_sum(7, min_samples=1)
-                          / pl.col("float_rows").rolling_sum(7, min_samples=1)).over(
-            "battery_id", order_by="day"),
-        discharge_ah_life=life["discharge_ah"],
-        discharge_days_life=(pl.col("discharge_ah") > 0).cum_sum().over(
-            "battery_id", order_by="day"),
-        deepest_discharge_life=pl.col("discharge_depth").fill_null(0).cum_max().over(
-            "battery_id", order_by="day"),
-        last_discharge_min_v=pl.col("discharge_min_v").forward_fill().over(
-            "battery_id", order_by="day"),
-        discharge_ah_per_v=pl.col("discharge_x").forward_fill().over(
-            "battery_id", order_by="day"),
-        discharge_soh_age_days=pl.col("day_no") - pl.when(pl.col("discharge_x").is_not_null())
-        .then(pl.col("day_no")).forward_fill().over("battery_id", order_by="day") + 1,
-        r_now=pl.col("resistance").forward_fill().over("battery_id", order_by="day"),
-        g_now=pl.col("conductance").forward_fill().over("battery_id", order_by="day"),
-        r_30d=_rolling_mean("resistance", 30),
-    ).with_columns(
-        r_at_discharge_soh=pl.when(pl.col("discharge_x").is_not_null()).then("r_30d")
-        .forward_fill().over("battery_id", order_by="day"),
-    )
-
-
-def _rolling_mean(col: str, n: int) -> pl.Expr:
-    """Mean of the non-missing values of `col` over the last n days (30 daily ohmic readings
-    with 1.5 % repeatability each pin the resistance to about 0.3 %)."""
-    c = pl.col(col)
-    total = c.fill_null(0.0).rolling_sum(n, min_samples=1)
-    count = c.is_not_null().cast(pl.Float64).rolling_sum(n, min_samples=1)
-    return (total / pl.when(count > 0).then(count)).over("battery_id", order_by="day")
-
-
-def _slope(col: str, n: int) -> pl.Expr:
-    """Least-squares slope per day of `col` over the last n days (rolling sums, vectorised)."""
-    x, y = pl.col("day_no").cast(pl.Float64), pl.col(col)
-    ok = y.is_not_null()
-    xs, ys = pl.when(ok).then(x), y
-
-    def s(e):
-        return e.rolling_sum(n, min_samples=3).over("battery_id", order_by="day")
-    cnt = s(ok.cast(pl.Float64))
-    sx, sy, sxy, sxx = s(xs), s(ys), s(xs * ys), s(xs * xs)
-    return (cnt * sxy - sx * sy) / (cnt * sxx - sx * sx)
 
 
 def snapshot_features(
@@ -232,29 +149,16 @@ def _daily_features(telemetry, batteries, step_s, as_of) -> tuple[pl.DataFrame, 
     if as_of is not None:
         lazy = lazy.filter(pl.col("ts") < as_of)
     step_s = step_s or infer_step_s(lazy)
-    per_battery = batteries.select("battery_id", "battery_model").join(
+    daily = daily_aggregates(lazy, step_s, per_battery(batteries)).collect()
+    return rolled(daily), step_s
+
+
+def per_battery(batteries: pl.DataFrame) -> pl.DataFrame:
+    """What `daily_aggregates` needs of each battery: its model's datasheet life halving and
+    ohmic temperature coefficient."""
+    return batteries.select("battery_id", "battery_model").join(
         datasheet(), on="battery_model").select("battery_id", "life_halving_c",
                                                 "ohmic_temp_coeff_per_c")
-    daily = daily_aggregates(lazy, step_s, per_battery).collect()
-    daily = (
-        daily.group_by("battery_id")
-        .agg(first=pl.col("day").min(), last=pl.col("day").max())
-        .with_columns(day=pl.datetime_ranges("first", "last", "1d"))
-        .explode("day")
-        .select("battery_id", "day")
-        .join(daily, on=["battery_id", "day"], how="left")
-        .with_columns(pl.col("rows").fill_null(0), day_no=(pl.col("day").dt.epoch("d")))
-        .sort("battery_id", "day")
-    )
-    daily = _rolling(_without_ohmic_outliers(daily)).with_columns(
-        r_slope_30d=_slope("resistance", 30), r_slope_90d=_slope("resistance", 90),
-        # a year of daily ohmic readings pins the rise rate far better than 90 days of noise
-        r_slope_180d=_slope("resistance", 180), r_slope_365d=_slope("resistance", 365),
-        g_slope_30d=_slope("conductance", 30), g_slope_90d=_slope("conductance", 90),
-        observed_days=pl.col("day").cum_count().over("battery_id", order_by="day"),
-        ts=pl.col("day") + pl.duration(days=1),  # features of day D-1 are known at D 00:00
-    )
-    return daily, step_s
 
 
 def _snapshots(daily, batteries, maintenance, step_s, as_of, every_days) -> pl.DataFrame:
@@ -266,7 +170,7 @@ def _snapshots(daily, batteries, maintenance, step_s, as_of, every_days) -> pl.D
     else:
         snaps = daily.group_by("battery_id").agg(pl.all().sort_by("day").last())
         snaps = snaps.with_columns(ts=pl.lit(as_of).cast(pl.Datetime("us", "UTC")))
-    return _static(snaps, daily, batteries, tests, step_s)
+    return static_features(snaps, baselines(daily, batteries), daily, batteries, tests, step_s)
 
 
 def infer_step_s(lazy: pl.LazyFrame) -> int:
@@ -277,25 +181,35 @@ def infer_step_s(lazy: pl.LazyFrame) -> int:
     return int(gaps["gap"].mode().min()) if gaps.height else 3600
 
 
-def _static(snaps, daily, batteries, tests, step_s: int) -> pl.DataFrame:
-    """Join age, model, own ohmic baselines and the latest capacity test to the snapshots."""
-    bat = batteries.select(
-        "battery_id", "site_id", "battery_model", "rated_capacity_ah", "install_date",
-    ).join(datasheet().select("battery_model", "design_life_years", "r_nominal"),
-           on="battery_model", how="left")
-    install = daily.join(bat.select("battery_id", "install_date"), on="battery_id")
+def baselines(daily: pl.DataFrame, batteries: pl.DataFrame) -> pl.DataFrame:
+    """Per battery, over the daily rows given: the median ohmic reading BASELINE_DAYS after
+    install (`r_base`) and over its first FIRST_DAYS observed days (`r_first30`, with the last
+    such day and their count)."""
+    install = daily.join(batteries.select("battery_id", "install_date"), on="battery_id")
     since = (pl.col("day").dt.date() - pl.col("install_date")).dt.total_days()
-    # A baseline exists only once its whole window has passed, so a snapshot sees the same
-    # value whether the history ends at the snapshot (serving) or runs on (training).
     baseline = install.filter(since.is_between(*BASELINE_DAYS)).group_by("battery_id").agg(
         r_base=pl.col("resistance").median())
     first30 = install.filter(pl.col("observed_days") <= FIRST_DAYS).group_by("battery_id").agg(
         r_first30=pl.col("resistance").median(), first30_ready=pl.col("day").max(),
         first30_days=pl.len())
+    return baseline.join(first30, on="battery_id", how="full", coalesce=True)
+
+
+def static_features(snaps: pl.DataFrame, base: pl.DataFrame, test_days: pl.DataFrame,
+                    batteries: pl.DataFrame, tests: pl.DataFrame | None,
+                    step_s: int) -> pl.DataFrame:
+    """The feature rows of snapshots (daily features at their `ts`): age, model, own ohmic
+    baselines (`base`, from `baselines`), the latest capacity test (with the 30-day resistance
+    of its day from `test_days`: battery_id, day, r_30d) and the site's temperature."""
+    bat = batteries.select(
+        "battery_id", "site_id", "battery_model", "rated_capacity_ah", "install_date",
+    ).join(datasheet().select("battery_model", "design_life_years", "r_nominal"),
+           on="battery_model", how="left")
+    # A baseline exists only once its whole window has passed, so a snapshot sees the same
+    # value whether the history ends at the snapshot (serving) or runs on (training).
     out = (
         snaps.join(bat, on="battery_id", how="inner")
-        .join(baseline, on="battery_id", how="left")
-        .join(first30, on="battery_id", how="left")
+        .join(base, on="battery_id", how="left")
         .with_columns(
             age_days=(pl.col("ts").dt.date() - pl.col("install_date")).dt.total_days(),
             r_base=pl.when(pl.col("ts").dt.date() - pl.col("install_date")
@@ -314,7 +228,7 @@ def _static(snaps, daily, batteries, tests, step_s: int) -> pl.DataFrame:
             sufficient_history=pl.col("observed_days") >= MIN_HISTORY_DAYS,
         )
     )
-    out = capacity_tests(out, daily, tests)
+    out = capacity_tests(out, test_days, tests)
     site_temp = out.group_by("site_id", "ts").agg(site_temp_30d=pl.col("temp_mean_30d").mean())
     out = out.join(site_temp, on=["site_id", "ts"], how="left").with_columns(
         hotspot_c=pl.col("temp_mean_30d") - pl.col("site_temp_30d"))

@@ -5,11 +5,16 @@ MLflow's schema enforcement takes pandas with timezone-naive datetimes, while th
 in Polars with UTC timestamps; the conversions live here and nowhere else. Numeric features are
 sent as floats, so a feature that happens to be null at serving time does not break the
 signature that an all-integer training column would otherwise have inferred.
+
+The pickled model refers to this package's classes (`RulPyfunc`, `RulModel`, the fitted laws)
+by module, so the `models` and `simulator` packages are logged with it (`code_paths`): a
+process that has neither installed, in any working directory, loads it from the artifact.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import mlflow.pyfunc
@@ -23,6 +28,14 @@ QUANTILES = ["rul_p10_days", "rul_p50_days", "rul_p90_days"]
 DRIVERS = ["driver_1", "driver_2", "driver_3"]
 KEYS = ["battery_id", "ts"]
 CONTEXT = ["site_id"]
+
+
+def code_paths() -> list[str]:
+    """The packages the pickled model imports, to log beside it (`mlflow.pyfunc.log_model`'s
+    `code_paths`; MLflow puts them on `sys.path` when it loads the model)."""
+    import simulator
+
+    return [str(Path(__file__).resolve().parent), str(Path(simulator.__file__).resolve().parent)]
 
 
 def input_columns(model: RulModel, frame: pl.DataFrame) -> list[str]:

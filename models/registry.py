@@ -51,7 +51,7 @@ def log_training(
     import mlflow
     from mlflow.models import infer_signature
 
-    from models.pyfunc import RulPyfunc, to_model_input
+    from models.pyfunc import RulPyfunc, code_paths, to_model_input
 
     client = _client(tracking_uri)
     experiment_id = ensure_experiment(client, experiment, artifact_location)
@@ -70,6 +70,7 @@ def log_training(
             signature=signature,
             input_example=model_input,
             registered_model_name=MODEL_NAME,
+            code_paths=code_paths(),  # loads where this repository is not installed
         )
     version = int(info.registered_model_version)
     client.set_registered_model_alias(MODEL_NAME, CHALLENGER, str(version))

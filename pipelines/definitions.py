@@ -16,8 +16,10 @@ from assets.resources.mlflow_store import MlflowStore
 from assets.resources.notifications import Notifications
 from assets.resources.simulation import Simulation
 from assets.resources.storage import LakeStorage
+from assets.scoring import SCORING_ASSETS, SCORING_JOBS, SCORING_SENSORS
 from assets.training import TRAINING_ASSETS, TRAINING_CHECKS
 from core.settings import Settings
+from pipelines.freshness import with_freshness
 from pipelines.jobs import materialize_all
 from simulator.config import load_fleet
 
@@ -27,10 +29,10 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     partitions = dg.StaticPartitionsDefinition([site.code for site in load_fleet(config).sites])
     return dg.Definitions(
         assets=[fleet, build_site_history(partitions), warehouse, *TRAINING_ASSETS,
-                *LIVE_ASSETS, *MONITORING_ASSETS],
+                *with_freshness([*LIVE_ASSETS, *SCORING_ASSETS, *MONITORING_ASSETS])],
         asset_checks=[*TRAINING_CHECKS, *MONITORING_CHECKS],
-        jobs=[materialize_all, *LIVE_JOBS, simulator_control],
-        sensors=[*LIVE_SENSORS],
+        jobs=[materialize_all, *LIVE_JOBS, *SCORING_JOBS, simulator_control],
+        sensors=[*LIVE_SENSORS, *SCORING_SENSORS],
         schedules=[*MONITORING_SCHEDULES],
         resources={
             "storage": LakeStorage(base_dir=str(settings.data_dir)),

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
+from pipelines.jobs import BATCH_GROUPS
+
 if TYPE_CHECKING:
     from dagster_shared.error import SerializableErrorInfo
 
@@ -30,9 +32,10 @@ class Outcome:
 def plan(defs: dg.Definitions) -> list[tuple[str, set[dg.AssetKey], str | None]]:
     """(label, asset keys, partition key) for each run, in the order they must run."""
     graph = defs.resolve_asset_graph()
-    keys = set(graph.materializable_asset_keys)
+    keys = {k for k in graph.materializable_asset_keys if graph.get(k).group_name in BATCH_GROUPS}
     partitioned = {k for k in keys if graph.get(k).partitions_def is not None}
     after = dg.AssetSelection.assets(*partitioned).downstream(include_self=False).resolve(graph)
+    after = after & keys  # the live groups downstream run from their sensors
     partitions = defs.resolve_job_def(JOB).partitions_def
     sites = partitions.get_partition_keys() if partitions else []
     runs = [("fleet", keys - partitioned - after, None)]

@@ -130,14 +130,19 @@ class _Daemon:
                                               cursor=self.cursors[sensor.name],
                                               resources=self.defs.resources,
                                               definitions=self.defs)
-            data = sensor.evaluate_tick(context)
-            self.cursors[sensor.name] = data.cursor
-            for request in data.dynamic_partitions_requests or []:
+            with dg.partition_loading_context(dynamic_partitions_store=self.instance):
+                raw = sensor(context)  # the sensor's own function: its requests, unresolved
+            result = raw if isinstance(raw, dg.SensorResult) else None
+            items = (result.run_requests or []) if result else list(raw or [])
+            self.cursors[sensor.name] = (result.cursor if result and result.cursor is not None
+                                         else context.cursor)
+            for request in (result.dynamic_partitions_requests or []) if result else []:
                 if isinstance(request, dg.AddDynamicPartitionsRequest):
                     self.instance.add_dynamic_partitions(request.partitions_def_name,
                                                          list(request.partition_keys))
-            for request in data.run_requests or []:
-                self._run(request.job_name or sensor.job_name, request)
+            for request in items:
+                if isinstance(request, dg.RunRequest):
+                    self._run(request.job_name or sensor.job_name, request)
 
     def _run(self, job_name: str, request: dg.RunRequest) -> None:
         job = self.defs.resolve_job_def(job_name)

@@ -28,6 +28,10 @@ EXPECTED_KEYS = {
     "features/snapshots",
     "features/training_set",
     "models/battery_rul",
+    *(f"lake/{t}_live" for t in ["telemetry", "environment", "discharge_events"]),
+    "lake/rul_predictions",
+    "lake/alerts",
+    "reports/drift",
 }
 
 
@@ -56,19 +60,26 @@ def test_sensor_tables_and_the_model_have_blocking_checks(settings):
     graph = defs.resolve_asset_graph()
     checks = {key.to_user_string(): graph.get_check_spec(key) for key in graph.asset_check_keys}
 
-    assert set(checks) == {
+    blocking = {key for key, spec in checks.items() if spec.blocking}
+    assert blocking == {
         "lake/telemetry:expectations",
         "lake/environment:expectations",
         "models/battery_rul:promotion",
     }
-    assert all(spec.blocking for spec in checks.values())
+    # live batches and drift warn: a quarantined batch or a drifted day must not stop the rest
+    assert set(checks) - blocking == {
+        *(f"lake/{t}_live:batch_expectations"
+          for t in ["telemetry", "environment", "discharge_events"]),
+        "reports/drift:drifted_share",
+    }
 
 
 def test_assets_are_grouped_and_duckdb_writes_are_pooled(settings):
     defs = definitions.build_definitions(settings)
     specs = {spec.key.to_user_string(): spec for spec in defs.resolve_all_asset_specs()}
 
-    assert {spec.group_name for spec in specs.values()} == {"data", "training"}
+    assert {spec.group_name for spec in specs.values()} == {
+        "data", "training", "live", "scoring", "monitoring"}
     assert all(spec.description for spec in specs.values())
     assert defs.resolve_assets_def("warehouse").op.pool == "duckdb_writer"
 
@@ -95,3 +106,19 @@ def test_dagster_yaml_puts_instance_storage_under_data_dagster(tmp_path, monkeyp
     created = {p.name for p in tmp_path.iterdir()}
     assert created == {"dagster.yaml", "data"}
     assert Path("data/dagster/storage/history/runs.db").exists()
+
+
+def test_live_operations_run_by_themselves_under_the_daemon(settings):
+    defs = definitions.build_definitions(settings)
+    sensors = {s.name: s.default_status for s in defs.sensors}
+    assert set(sensors) == {"landing_sensor", "rul_scoring_sim_hours", "rul_scoring_champion"}
+    assert set(sensors.values()) == {dg.DefaultSensorStatus.RUNNING}
+    schedules = {s.name: s for s in defs.schedules}
+    assert schedules["daily_drift_report"].default_status == dg.DefaultScheduleStatus.RUNNING
+    graph = defs.resolve_asset_graph()
+    fresh = {k.to_user_string() for k in graph.get_all_asset_keys()
+             if graph.get(k).freshness_policy is not None}
+    assert fresh == {"lake/telemetry_live", "lake/environment_live", "lake/alerts",
+                     "lake/rul_predictions", "reports/drift"}
+    assert {"ingest_landing", "rul_scoring", "simulator_control"} <= {
+        j.name for j in defs.resolve_all_job_defs()}

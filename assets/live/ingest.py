@@ -50,6 +50,9 @@ class IngestConfig(dg.Config):
         "batches are quarantined with a reason file, never published.")
         for key in LIVE_KEYS.values()],
     can_subset=True,  # also makes the checks optional: only touched tables report
+    # ingest is idempotent by file name, so a run that failed on a busy disk or lock can
+    # simply run again
+    retry_policy=dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL),
 )
 def live_ingest(context: dg.AssetExecutionContext, config: IngestConfig, storage: LakeStorage):
     """Validate and publish landed live batches into the lake, split by simulated day;

@@ -112,4 +112,5 @@ daily_drift = dg.ScheduleDefinition(
     cron_schedule="30 0 * * *",
     execution_timezone="Asia/Bangkok",
     description="Each day at 00:30 Bangkok time: drift of the latest scored day.",
+    default_status=dg.DefaultScheduleStatus.RUNNING,  # `make demo`'s daemon runs it
 )

@@ -129,6 +129,14 @@ def _pipeline(args: argparse.Namespace) -> int:
     from core.settings import Settings
 
     settings = Settings.from_env()  # absolute paths, resolved before changing folder
+    from core.layout import Layout
+    from core.live import reset_live
+    from simulator.live.control import read_pid
+
+    layout = Layout(settings.data_dir)
+    if (pid := read_pid(layout.live_dir)) is not None:
+        raise UserError(f"the live simulator is running (pid {pid}) on the current history: "
+                        "`rul simulate stop` first")
 
     import dagster as dg
 
@@ -144,6 +152,7 @@ def _pipeline(args: argparse.Namespace) -> int:
     if failed:
         print(f"{len(failed)} of {len(outcomes)} runs failed ({', '.join(failed)}); {total:.1f} s")
         return 1
+    reset_live(layout)  # a new history: the live run starts again from its end
     print(f"all {len(outcomes)} runs succeeded in {total:.1f} s; data in {settings.data_dir}")
     return 0
 

@@ -70,6 +70,9 @@ def _demo(args: argparse.Namespace) -> int:
                 [sys.executable, "-m", "dagster", "dev", "--host", "127.0.0.1", "--port",
                  str(args.dagster_port)], cwd=home, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True)))
+        for name, url in (("MLflow UI", f"http://127.0.0.1:{args.mlflow_port}/"),
+                          ("Dagster UI", f"http://127.0.0.1:{args.dagster_port}/server_info")):
+            _wait_http(name, url, groups)
         print(f"\nup in {time.perf_counter() - began:.0f} s:\n"
               f"  Dagster UI   http://127.0.0.1:{args.dagster_port}  (log {dagster_log})\n"
               f"  MLflow UI    http://127.0.0.1:{args.mlflow_port}\n"
@@ -115,6 +118,24 @@ def _mlflow_ui(settings, port: int) -> subprocess.Popen:
     with open(store / "ui.log", "ab") as log:
         return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                                 start_new_session=True)
+
+
+def _wait_http(name: str, url: str, groups: list[tuple[str, subprocess.Popen]],
+               timeout_s: float = 300.0) -> None:
+    """Until the UI answers (a cold start of the Dagster webserver takes tens of seconds)."""
+    import urllib.request
+
+    began = time.monotonic()
+    while time.monotonic() - began < timeout_s:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                print(f"      {name} answering after {time.monotonic() - began:.0f} s", flush=True)
+                return
+        except OSError:
+            if any(proc.poll() is not None for _, proc in groups):
+                raise UserError(f"{name} exited while starting; see its log") from None
+            time.sleep(1.0)
+    raise UserError(f"{name} did not answer at {url} within {timeout_s:.0f} s")
 
 
 def _wait(groups: list[tuple[str, subprocess.Popen]]) -> None:
