@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from simulator import physics as ph
+from simulator.discharges import DischargeLog, DischargeOutcome, Discharges
 from simulator.environment import RoomSampler, SiteEnvironment
 
 HOUR_S = 3600.0
@@ -52,31 +53,6 @@ class Units:
 
     def subset(self, keep: np.ndarray) -> Units:
         return Units(**{name: value[keep] for name, value in vars(self).items()})
-
-
-@dataclass
-class Discharges:
-    """Discharges of each string (outages and capacity tests), sorted by start time."""
-
-    start_s: np.ndarray
-    duration_s: np.ndarray  # time on battery if the battery lasts
-    current_a: np.ndarray
-    string_idx: np.ndarray
-
-
-@dataclass
-class DischargeOutcome:
-    """What each discharge did to each unit on its string (NaN for other units)."""
-
-    dod: np.ndarray  # (n_events, n_units): Ah drawn over what the unit could give at that rate
-    ah: np.ndarray  # (n_events,) Ah drawn from the string (NaN: none of these units on it)
-    hours: np.ndarray  # (n_events,) actual hours on battery (cut at 1.75 V/cell)
-    reach_ah: np.ndarray  # (n_events, n_units) Ah each unit could deliver to 1.75 V/cell then
-    load_lost: np.ndarray  # (n_events,) the string hit its cutoff before power came back
-
-    def subset(self, keep: np.ndarray) -> DischargeOutcome:
-        return DischargeOutcome(self.dod[:, keep], self.ah, self.hours, self.reach_ah[:, keep],
-                                self.load_lost)
 
 
 @dataclass
@@ -159,7 +135,7 @@ def simulate_units(
     u_alarm = ph.wear_for_fade(fade_alarm, p) if np.isfinite(ohmic_alarm_ratio) else np.full(
         n, np.inf)
     short_s, runaway_s = np.full(n, np.inf), np.full(n, np.inf)
-    events = _DischargeState(discharges, n, removed_s, string_limit_ah)
+    events = DischargeLog(discharges, n, removed_s, string_limit_ah)
     sampler = RoomSampler(env, clock_s)
     cap_eol = p.eol_capacity_fraction * units.rated_ah
     u_eol_state = [_wear_at_capacity(cap_eol / (units.c0_ah * factor), p)
@@ -257,24 +233,6 @@ def simulate_units(
                         end_mode, ohmic_s, events.outcome(), checkpoints)
 
 
-def string_discharge(cap_ah: np.ndarray, res_mohm: np.ndarray, rated_ah: np.ndarray,
-                     current_a: float, wanted_ah: float, limit_ah: float,
-                     p: ph.PhysicsParams) -> tuple[float, np.ndarray, np.ndarray]:
-    """One discharge of a string's blocks in service: (Ah the string delivers, Ah each block
-    could deliver to 1.75 V/cell, each block's depth). The weakest block in service (or the
-    `limit_ah` of the string's other blocks) ends it; the history and the live run share it."""
-    r_ohm = res_mohm * 1e-3
-    if np.all(ph.discharge_voltage(wanted_ah, cap_ah, current_a, r_ohm, rated_ah, p) > p.cutoff_v):
-        # every block outlasts it (most outages): depth against the rate's capacity
-        reach = cap_ah * ph.available_fraction(current_a, rated_ah, p)
-    else:
-        reach = ph.ah_to_cutoff(cap_ah, current_a, r_ohm, rated_ah, p)
-    ah = min(wanted_ah, float(reach.min()), limit_ah)
-    with np.errstate(divide="ignore", invalid="ignore"):  # a block with nothing left
-        dod = np.where(reach > 0, np.minimum(ah / reach, 1.0), 1.0)
-    return ah, reach, dod
-
-
 def _wear_at_capacity(fraction: np.ndarray, p: ph.PhysicsParams) -> np.ndarray:
     """Life used at which `capacity_fraction` falls to `fraction` (0 if it already has; inf if
     it never does, below the floor)."""
@@ -295,53 +253,3 @@ def resistance_at(units: Units, u, t, short_s, runaway_s, p: ph.PhysicsParams) -
     r = units.r0_mohm * (1.0 + units.r_growth * ph.fade_shape(u, p) ** p.resistance_wear_exponent)
     ramp = np.clip(1.0 - (short_s - t) / (14 * 86400.0), 0.0, 1.0)
     return r * (1.0 + 0.35 * ramp) * np.where(t >= runaway_s, 1.3, 1.0)
-
-
-class _DischargeState:
-    """Walks the discharge list in time order, recording what each one did."""
-
-    def __init__(self, d: Discharges, n_units: int, removed_s: np.ndarray | None,
-                 limit_ah: np.ndarray | None) -> None:
-        self.d = d
-        m = len(d.start_s)
-        self.removed_s = np.full(n_units, np.inf) if removed_s is None else removed_s
-        self.limit_ah = np.full(m, np.inf) if limit_ah is None else limit_ah
-        self.dod = np.full((m, n_units), np.nan)
-        self.reach = np.full((m, n_units), np.nan)
-        self.ah = np.full(m, np.nan)
-        self.hours = np.zeros(m)
-        self.lost = np.zeros(m, dtype=bool)
-
-    def restore(self, earlier: DischargeOutcome, t0: float) -> None:
-        """Take an earlier run's outcomes for the discharges before `t0`."""
-        k = int(np.searchsorted(self.d.start_s, t0))
-        self.dod[:k], self.reach[:k] = earlier.dod[:k], earlier.reach_ah[:k]
-        self.ah[:k], self.hours[:k], self.lost[:k] = earlier.ah[:k], earlier.hours[:k], \
-            earlier.load_lost[:k]
-
-    def in_range(self, t0: float, t1: float, clock_s: float):
-        lo, hi = np.searchsorted(self.d.start_s, [t0, t1])
-        for k in range(lo, hi):
-            yield k, int((self.d.start_s[k] - t0) // clock_s)
-
-    def apply(self, k: int, cap: np.ndarray, res_mohm: np.ndarray, units: Units,
-              p: ph.PhysicsParams) -> np.ndarray:
-        start = self.d.start_s[k]
-        on = ((units.string_idx == self.d.string_idx[k]) & (units.install_s <= start)
-              & (start < self.removed_s))
-        if not on.any():
-            return np.zeros(len(cap))
-        current = self.d.current_a[k]
-        wanted = current * self.d.duration_s[k] / HOUR_S
-        ah, reach, dod_on = string_discharge(cap[on], res_mohm[on], units.rated_ah[on], current,
-                                             wanted, float(self.limit_ah[k]), p)
-        self.ah[k], self.hours[k] = ah, ah / current
-        self.lost[k] = ah < wanted * (1 - 1e-9)
-        self.reach[k, on] = reach
-        dod = np.zeros(len(cap))
-        dod[on] = dod_on
-        self.dod[k] = np.where(on, dod, np.nan)
-        return ph.cycle_damage(dod, p)
-
-    def outcome(self) -> DischargeOutcome:
-        return DischargeOutcome(self.dod, self.ah, self.hours, self.reach, self.lost)

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator import physics as ph
-from simulator.ageing import Discharges
 from simulator.config import Site
+from simulator.discharges import Discharges
 from simulator.environment import DAY_S, YEAR_S, SiteEnvironment
 from simulator.physics import PhysicsParams
 from simulator.streams import stream

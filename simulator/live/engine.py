@@ -1,6 +1,6 @@
 """One site carried on from its history, a tick at a time, with the history's physics: the
 room through its thermal lag (`RoomSampler`'s first-order response), calendar ageing
-(`ageing.hourly_rate`), discharges ended by the weakest block (`ageing.string_discharge`),
+(`ageing.hourly_rate`), discharges ended by the weakest block (`discharges.string_discharge`),
 cycle damage, capacity and resistance from wear (`ageing.capacity_at` / `resistance_at`), and
 every reading synthesised by the same `telemetry.chunk_frame` as the history's telemetry.
 
@@ -17,6 +17,7 @@ import polars as pl
 
 from simulator import ageing
 from simulator import physics as ph
+from simulator.discharges import string_discharge
 from simulator.environment import DAY_S, ROOM_TAU_S
 from simulator.live.seed import LiveSeed
 from simulator.schema import HVAC_STATES, conform
@@ -241,7 +242,7 @@ class LiveSite:
         amps = float(s.loads_a[k] * fx.discharge_rate[k])
         cap, res = self.capacity(start)[on], self.resistance(start)[on]
         wanted = amps * min(max(wanted_end - start, 0.0), 30 * DAY_S) / 3600.0
-        ah, _, _ = ageing.string_discharge(cap, res, s.units.rated_ah[on], amps, wanted,
+        ah, _, _ = string_discharge(cap, res, s.units.rated_ah[on], amps, wanted,
                                            np.inf, p)
         cutoff = start + ah / amps * 3600.0 if ah < wanted else np.inf
         b_s, b_e, deficit0 = m["boost"]
