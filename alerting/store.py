@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 import sqlite3
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from simulator.atomic import atomic_path
 from simulator.schema import TS
 
 # Writers queue behind each other's short transactions (an engine batch commits in well under
@@ -281,11 +280,7 @@ def export_snapshot(store_path: str | Path, lake_dir: str | Path) -> tuple[Path,
     for name, frame in (("alerts", rows_frame(alert_rows, ALERTS)),
                         ("alert_events", rows_frame(events, EVENTS))):
         final = lake / f"{name}.parquet"
-        temp = lake / f".{name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
-        try:
+        with atomic_path(final) as temp:
             frame.write_parquet(temp)
-            os.replace(temp, final)
-        finally:
-            temp.unlink(missing_ok=True)
         written.append(final)
     return written[0], written[1]

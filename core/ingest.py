@@ -18,7 +18,6 @@ import datetime as dt
 import fcntl
 import json
 import os
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ import polars as pl
 from core.lake import write_frame
 from core.layout import LIVE_TABLES, Layout
 from core.warehouse import live_table
+from simulator.atomic import atomic_path
 from simulator.live_validation import KEYS, TIME_COLUMN, BatchValidation, batch_start
 from simulator.live_validation import validate_batch as _validate
 from simulator.schema import conform
@@ -202,9 +202,8 @@ def _quarantine(layout: Layout, file: LandingFile, validation: BatchValidation |
         "problems": problems, "quarantined_at": dt.datetime.now(dt.UTC).isoformat(),
     }
     reason_path = folder / f"{file.name}.reason.json"
-    tmp = reason_path.with_name(f".{reason_path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(json.dumps(reason, indent=2), encoding="utf-8")
-    os.replace(tmp, reason_path)  # reason first: a quarantined file always has one
+    with atomic_path(reason_path) as tmp:  # reason first: a quarantined file always has one
+        tmp.write_text(json.dumps(reason, indent=2), encoding="utf-8")
     os.replace(file.path, folder / f"{file.name}.parquet")
     return Outcome(file, "quarantined", reason=reason | {"reason_file": str(reason_path)},
                    validation=validation)

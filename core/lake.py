@@ -12,8 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from simulator.atomic import atomic_path
 from simulator.generate import SiteHistory
 from simulator.schema import conform, empty
 
@@ -68,21 +68,9 @@ class StagedSite:
     files: dict[str, Written] = field(default_factory=dict)
 
 
-@contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it over `path` only if the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_frame(df: pl.DataFrame, path: Path) -> Written:
     """Write one DataFrame atomically."""
-    with _atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         df.write_parquet(tmp, compression=COMPRESSION)
     return Written(path, df.height, df.head(PREVIEW_ROWS))
 
@@ -92,7 +80,7 @@ def write_chunks(chunks: Iterable[pl.DataFrame], path: Path, table: str) -> Writ
     so a history far larger than memory can be written."""
     schema = empty(table).to_arrow().schema
     rows, head, pending = 0, empty(table), []
-    with _atomic(path) as tmp, pq.ParquetWriter(tmp, schema, compression=COMPRESSION) as writer:
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema, compression=COMPRESSION) as writer:
         for chunk in chunks:
             if rows == 0:
                 head = chunk.head(PREVIEW_ROWS)

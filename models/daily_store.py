@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +35,7 @@ from models.daily_rows import (
     summarise,
 )
 from models.features import BASELINE_DAYS, infer_step_s, per_battery
+from simulator.atomic import atomic_path
 
 VERSION = 1  # bump when a row's definition changes: the next update rebuilds the store
 
@@ -106,13 +105,8 @@ class Sources:
 
 def write_atomic(frame: pl.DataFrame, path: Path) -> None:
     """Write beside `path`, then rename over it: readers see the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         frame.write_parquet(tmp, compression="zstd")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def read_manifest(lake: Path) -> dict:
@@ -122,9 +116,8 @@ def read_manifest(lake: Path) -> dict:
 
 def write_manifest(lake: Path, manifest: dict) -> None:
     path = store_dir(lake) / "_manifest.json"
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
 
 
 def summarise_sources(sources: Sources, per_bat: pl.DataFrame, live_days: list[str],

@@ -16,8 +16,6 @@ they would drift on every run and drown the signal.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +23,7 @@ from pathlib import Path
 import polars as pl
 
 from models.rul_model import default_categorical, model_features
+from simulator.atomic import atomic_path
 
 PREDICTION = "rul_p50_days"
 TARGET = "true_rul_days"  # the reference's stand-in for predictions (the training label)
@@ -166,13 +165,8 @@ def _column_results(report: dict) -> dict[str, ColumnDrift]:
 
 
 def _save_html(snapshot, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         snapshot.save_html(str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def scored_days(lake: Path) -> list[dt.date]:

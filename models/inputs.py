@@ -9,13 +9,12 @@ column, before any work, so a wrong number never reaches an operator.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
+from simulator.atomic import atomic_path
 from simulator.schema import BATTERIES, MAINTENANCE_EVENTS, TELEMETRY, TS
 
 FORMATS = (".csv", ".parquet")
@@ -125,15 +124,11 @@ def write_table(df: pl.DataFrame, path: str | Path) -> None:
     """Write CSV or Parquet by extension via a temporary file renamed into place, so a failed
     run never leaves a partial or stale-looking result behind."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         if path.suffix.lower() == ".csv":
             df.write_csv(tmp)
         else:
             df.write_parquet(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def parse_as_of(text: str, name: str = "--as-of") -> dt.datetime:

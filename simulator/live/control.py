@@ -13,11 +13,12 @@ import datetime as dt
 import fcntl
 import json
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from simulator.atomic import atomic_path
 
 EMPTY = {"scenarios": [], "offsets": {}, "ended": [], "next_id": 1, "log": []}
 LOG_KEEP = 500  # the last control actions kept for the audit view
@@ -29,13 +30,8 @@ def now_iso() -> str:
 
 def write_json(path: Path, payload: Any) -> None:
     """Atomically: readers see the old or the new file, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(payload, indent=1, default=str), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def read_json(path: Path, default: Any = None) -> Any:

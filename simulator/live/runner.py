@@ -15,12 +15,12 @@ import os
 import pickle
 import signal
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
+from simulator.atomic import atomic_path
 from simulator.live import scenarios as sc
 from simulator.live.control import Control, now_iso, read_pid, write_json
 from simulator.live.engine import LiveSite
@@ -81,12 +81,8 @@ class LiveFleet:
         state = {"version": CHECKPOINT_VERSION, "t_s": self.t_s, "counters": self.counters,
                  "pending": self.pending,
                  "sites": [{k: v for k, v in vars(s).items() if k != "seed"} for s in self.sites]}
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        try:
+        with atomic_path(path) as tmp:
             tmp.write_bytes(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
 
     @classmethod
     def resume(cls, lake: Path, path: Path) -> LiveFleet:
@@ -106,14 +102,8 @@ def land(frames: dict[str, pl.DataFrame], name: str, landing: Path) -> int:
     for table, frame in frames.items():
         if frame.is_empty():
             continue
-        path = landing / table / f"{name}.parquet"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{name}.{uuid.uuid4().hex}.tmp")
-        try:
+        with atomic_path(landing / table / f"{name}.parquet") as tmp:
             frame.write_parquet(tmp, compression="zstd")
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
         files += 1
     return files
 

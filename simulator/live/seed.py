@@ -9,9 +9,7 @@ drawn environment), read back only by `simulator.live`.
 
 from __future__ import annotations
 
-import os
 import pickle
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +19,7 @@ import polars as pl
 from simulator import operations
 from simulator import physics as ph
 from simulator.ageing import Units
+from simulator.atomic import atomic_path
 from simulator.environment import SiteEnvironment
 
 FORMAT_VERSION = 1
@@ -100,13 +99,8 @@ def seed_path(lake: Path, site_id: str) -> Path:
 def save_seed(seed: LiveSeed, lake: Path) -> Path:
     """Write atomically (temp file, then rename), like every lake file."""
     path = seed_path(lake, seed.site_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         tmp.write_bytes(pickle.dumps({"version": FORMAT_VERSION, "seed": seed}))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
