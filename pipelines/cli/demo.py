@@ -56,6 +56,7 @@ def _demo(args: argparse.Namespace) -> int:
         reset_live(layout)  # live data of an older history would not continue this one
     else:
         print("[1/4] history, warehouse and champion model found: reused", flush=True)
+    _recover_runs(home)
     groups: list[tuple[str, subprocess.Popen]] = []
     try:
         print("[2/4] MLflow UI", flush=True)
@@ -91,6 +92,27 @@ def _demo(args: argparse.Namespace) -> int:
             _end_group(proc, DAGSTER_EXIT_S if name == "Dagster" else 10.0)
         print("stopped")
     return 0
+
+
+def _recover_runs(home: str) -> None:
+    """Nothing of an earlier demo runs now, so a run its Ctrl-C left queued or in progress
+    is over: mark it so and free its pool slots, or it would hold `rul_scoring` (limit 1)
+    and block every new scoring run."""
+    import contextlib
+
+    import dagster as dg
+
+    unfinished = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
+                  dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
+                  dg.DagsterRunStatus.CANCELING]
+    with contextlib.chdir(home), dg.DagsterInstance.from_config(home) as instance:
+        runs = instance.get_runs(filters=dg.RunsFilter(statuses=unfinished))
+        for run in runs:
+            instance.report_run_canceled(run, message="ended with the previous `make demo`")
+            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+    if runs:
+        print(f"      {len(runs)} run(s) left unfinished by an earlier demo marked canceled",
+              flush=True)
 
 
 def _built(settings, layout) -> bool:
