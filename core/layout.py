@@ -7,6 +7,8 @@ changing one setting.
     landing/<table>/        what the live simulator appends: one file per table and rotation
     live/                   the live simulator's checkpoint, control file, status and log
     alerts/alerts.sqlite    the alert store (SQLite, WAL): the engine and users both write it
+    auth/                   private (0o700): users.sqlite (dashboard users, roles, audit) and
+                            cookie_secret (signs the dashboards' login cookies, 0o600)
     reports/                generated reports (Evidently drift HTML, ...)
 """
 
@@ -41,6 +43,18 @@ class Layout:
     @property
     def alerts_db(self) -> Path:
         return self.data_dir / "alerts" / "alerts.sqlite"
+
+    @property
+    def auth_dir(self) -> Path:
+        return self.data_dir / "auth"
+
+    @property
+    def users_db(self) -> Path:
+        return self.auth_dir / "users.sqlite"
+
+    @property
+    def cookie_secret_path(self) -> Path:
+        return self.auth_dir / "cookie_secret"
 
     @property
     def reports_dir(self) -> Path:

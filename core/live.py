@@ -12,7 +12,7 @@ import time
 
 from core.layout import Layout
 from simulator.live.control import read_pid, read_status
-from simulator.live.runner import Paths
+from simulator.live.runner import FEED, Paths
 from simulator.live.scenarios import Targets
 
 START_TIMEOUT_S = 120.0  # loading nine sites' state takes a few seconds; a cold venv longer
@@ -80,6 +80,7 @@ def reset_live(layout: Layout) -> None:
     if (pid := read_pid(layout.live_dir)) is not None:
         raise RuntimeError(f"the simulator is running (pid {pid}); stop it first")
     (layout.live_dir / "checkpoint.pkl").unlink(missing_ok=True)
+    shutil.rmtree(layout.live_dir / FEED, ignore_errors=True)
     lake = layout.lake_dir
     for path in (layout.landing_dir, layout.alerts_db.parent, lake / "_ingest",
                  lake / "rul_predictions", lake / "features" / "scored",

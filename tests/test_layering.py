@@ -9,13 +9,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-OURS = {"simulator", "models", "core", "alerting", "assets", "pipelines", "dashboards"}
+OURS = {"simulator", "models", "core", "alerting", "reporting", "assets", "pipelines",
+        "dashboards"}
 ALLOWED = {
     "simulator": set(),
     "models": {"simulator"},
     "core": {"simulator", "models"},
     "alerting": {"simulator", "core"},
-    "assets": {"simulator", "models", "core", "alerting"},
+    "reporting": {"simulator", "models", "core", "alerting"},
+    "assets": {"simulator", "models", "core", "alerting", "reporting"},
 }
 
 

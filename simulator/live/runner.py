@@ -108,6 +108,20 @@ def land(frames: dict[str, pl.DataFrame], name: str, landing: Path) -> int:
     return files
 
 
+FEED = "latest"  # folder under the live folder: the newest tick's readings, for dashboards
+
+
+def publish_feed(frames: dict[str, pl.DataFrame], live: Path) -> None:
+    """Replace `live/latest/<table>.parquet` with this tick's rows: dashboards show a reading
+    within a tick of its simulated time, while the landing keeps its one batch a minute (the
+    warehouse and the alerts still come through the landing and the ingest)."""
+    for table in ("telemetry", "environment"):
+        frame = frames.get(table)
+        if frame is not None and not frame.is_empty():
+            with atomic_path(live / FEED / f"{table}.parquet") as tmp:
+                frame.write_parquet(tmp, compression="lz4")
+
+
 class Runner:
     """Runs the loop in this process until SIGTERM/SIGINT (or `max_ticks`, for tests)."""
 
@@ -162,8 +176,10 @@ class Runner:
             lag = max(0.0, time.monotonic() - due)
             t_new = fleet.next_time(self.tick_s * self.speed)
             control = self._control(t_new, targets)
-            for table, frame in fleet.step(t_new, control).items():
+            frames = fleet.step(t_new, control)
+            for table, frame in frames.items():
                 self._buffer[table].append(frame)
+            publish_feed(frames, self.paths.live)
             fleet.counters.ticks += 1
             k += 1
             if time.monotonic() - last_rotate >= self.rotate_s:

@@ -1,0 +1,95 @@
+"""The dashboard server: one Panel server with a page per path, our own sign-in, static files
+(stylesheet, icons, the map outline) served by the server itself so nothing is fetched from
+outside, and one `FleetReader` cache shared by every session.
+
+`rul dashboard` and `rul demo` call `serve`; tests call `build_server` to run it on a free
+port in a thread."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import panel as pn
+import tornado.web
+
+from core import users
+from core.layout import Layout
+from core.settings import Settings
+from dashboards.auth import FleetAuth, session_user
+from dashboards.cache import CachedReader
+from dashboards.shell import Session, shell
+from reporting.fleet import FleetReader
+
+STATIC = Path(__file__).parent / "static"
+
+
+@dataclass
+class App:
+    """Server-wide state: settings, the shared cached reader, the user store, the secret."""
+
+    settings: Settings
+    data: CachedReader
+    users_db: Path
+    secret: str
+
+    @classmethod
+    def create(cls, settings: Settings) -> App:
+        layout = Layout(settings.data_dir)
+        secret = users.ensure_cookie_secret(layout.cookie_secret_path)
+        return cls(settings, CachedReader(FleetReader(settings)), layout.users_db, secret)
+
+    def session(self) -> Session | None:
+        """The signed-in user of the current Panel session (from the signed cookie, checked
+        against the store: a removed user has no session)."""
+        name = session_user(pn.state.cookies.get("user"), self.secret)
+        role = users.get_role(self.users_db, name) if name else None
+        return Session(name, role, self.data, self.users_db) if role else None
+
+
+def _pages() -> dict:
+    from dashboards.pages import admin, alerts, battery, fleet, model, plan, simulator, site
+
+    return {"fleet": fleet, "site": site, "battery": battery, "alerts": alerts, "plan": plan,
+            "model": model, "simulator": simulator, "admin": admin}
+
+
+def applications(app: App) -> dict:
+    """One Panel app per path; each builds its page for the signed-in session."""
+    def make(key: str, module):
+        def page():
+            session = app.session()
+            if session is None:  # the auth provider lets nobody in without a session
+                return pn.pane.Markdown("Your session has ended: [sign in](/login) again.")
+            title, content = module.build(session, app)
+            return shell(session, key, title, content)
+        return page
+    return {key: make(key, module) for key, module in _pages().items()}
+
+
+class Home(tornado.web.RequestHandler):
+    def get(self) -> None:
+        self.redirect("/fleet")
+
+
+def server_kwargs(app: App, port: int, address: str) -> dict:
+    """What `pn.serve` needs besides the pages: auth, static files, the `/` redirect."""
+    pn.extension("tabulator", notifications=True, inline=False)
+    pn.config.css_files = ["/assets/app.css"]
+    return {"auth_provider": FleetAuth(app.users_db, app.secret), "cookie_secret": app.secret,
+            "static_dirs": {"assets": str(STATIC)}, "extra_patterns": [(r"/", Home)],
+            "title": {k: f"{k.title()} · Thai Battery Fleet RUL" for k in _pages()},
+            "websocket_origin": [f"{address}:{port}", f"localhost:{port}"], "admin": False, "show": False}
+
+
+def build_server(settings: Settings, port: int, address: str = "127.0.0.1"):
+    """A started-but-not-running server (tests run its IO loop in a thread)."""
+    app = App.create(settings)
+    return pn.serve(applications(app), port=port, address=address, start=False, threaded=False,
+                    **server_kwargs(app, port, address))
+
+
+def serve(settings: Settings, port: int, address: str = "127.0.0.1") -> None:
+    """Serve until interrupted."""
+    app = App.create(settings)
+    pn.serve(applications(app), port=port, address=address, start=True, **server_kwargs(app, port, address))
