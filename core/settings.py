@@ -36,6 +36,7 @@ class Settings:
     mlflow_uri: str | None = None
     mlflow_ui_url: str = DEFAULT_MLFLOW_UI  # where people open the runs (links in Dagster)
     alert_webhook_url: str | None = None  # new critical alerts are POSTed here (None: not sent)
+    costs_config: Path | None = None  # replacement prices (None: models/replacement_costs.toml)
 
     def __post_init__(self) -> None:
         if not self.mlflow_uri:
@@ -64,6 +65,8 @@ class Settings:
             mlflow_uri=env.get("RUL_MLFLOW_URI"),
             mlflow_ui_url=env.get("RUL_MLFLOW_UI_URL") or DEFAULT_MLFLOW_UI,
             alert_webhook_url=env.get("RUL_ALERT_WEBHOOK_URL") or None,
+            costs_config=Path(env["RUL_COSTS_CONFIG"]).resolve() if env.get("RUL_COSTS_CONFIG")
+            else None,
         )
 
 

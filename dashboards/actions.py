@@ -26,26 +26,34 @@ def _check(users_db: Path, user: str, action: str) -> None:
 
 def acknowledge_alert(settings: Settings, users_db: Path, user: str, alert_id: int,
                       note: str | None) -> dict:
-    from alerting.store import AlertError, acknowledge
+    from alerting.store import acknowledge
 
     _check(users_db, user, users.ACK_ALERT)
-    try:
-        return acknowledge(Layout(settings.data_dir).alerts_db, int(alert_id), user,
-                           note.strip() if note and note.strip() else None)
-    except AlertError as exc:
-        raise ActionError(str(exc)) from None
+    return _alert_change(settings, acknowledge, alert_id, user, note)
 
 
 def resolve_alert(settings: Settings, users_db: Path, user: str, alert_id: int,
                   note: str | None) -> dict:
-    from alerting.store import AlertError, resolve
+    from alerting.store import resolve
 
     _check(users_db, user, users.RESOLVE_ALERT)
+    return _alert_change(settings, resolve, alert_id, user, note)
+
+
+def _alert_change(settings: Settings, change, alert_id: int, user: str,
+                  note: str | None) -> dict:
+    """Apply an acknowledgement or resolution, then republish the warehouse's Parquet
+    snapshot of the store (as `rul alerts` does), so every reader agrees."""
+    from alerting.store import AlertError, export_snapshot
+
+    layout = Layout(settings.data_dir)
     try:
-        return resolve(Layout(settings.data_dir).alerts_db, int(alert_id), user,
-                       note.strip() if note and note.strip() else None)
+        row = change(layout.alerts_db, int(alert_id), user,
+                     note.strip() if note and note.strip() else None)
     except AlertError as exc:
         raise ActionError(str(exc)) from None
+    export_snapshot(layout.alerts_db, layout.lake_dir)
+    return row
 
 
 def _control(settings: Settings):
@@ -133,7 +141,8 @@ def set_role(users_db: Path, actor: str, username: str, role: str) -> None:
 
 
 def set_password(users_db: Path, actor: str, username: str, password: str) -> None:
-    """Admins reset anyone's password; every user may change their own."""
-    if actor != username:
-        _check(users_db, actor, users.MANAGE_USERS)
-    users.set_password(users_db, username, password, by=f"dashboard:{actor}")
+    """Every user may change their own password; admins reset anyone's, and a reset one must
+    be changed by its owner at the next sign-in."""
+    _check(users_db, actor, users.READ if actor == username else users.MANAGE_USERS)
+    users.set_password(users_db, username, password, by=f"dashboard:{actor}",
+                       must_change=actor != username)

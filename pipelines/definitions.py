@@ -12,6 +12,11 @@ from assets.data.warehouse import warehouse
 from assets.live import LIVE_ASSETS, LIVE_JOBS, LIVE_SENSORS
 from assets.live.control import simulator_control
 from assets.monitoring import MONITORING_ASSETS, MONITORING_CHECKS, MONITORING_SCHEDULES
+from assets.monitoring.fleet_report import (
+    fleet_health_report,
+    monthly_fleet_report,
+    monthly_fleet_report_schedule,
+)
 from assets.resources.mlflow_store import MlflowStore
 from assets.resources.notifications import Notifications
 from assets.resources.simulation import Simulation
@@ -29,11 +34,12 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     partitions = dg.StaticPartitionsDefinition([site.code for site in load_fleet(config).sites])
     return dg.Definitions(
         assets=[fleet, build_site_history(partitions), warehouse, *TRAINING_ASSETS,
-                *with_freshness([*LIVE_ASSETS, *SCORING_ASSETS, *MONITORING_ASSETS])],
+                *with_freshness([*LIVE_ASSETS, *SCORING_ASSETS, *MONITORING_ASSETS]),
+                fleet_health_report],
         asset_checks=[*TRAINING_CHECKS, *MONITORING_CHECKS],
-        jobs=[materialize_all, *LIVE_JOBS, *SCORING_JOBS, simulator_control],
+        jobs=[materialize_all, *LIVE_JOBS, *SCORING_JOBS, simulator_control, monthly_fleet_report],
         sensors=[*LIVE_SENSORS, *SCORING_SENSORS],
-        schedules=[*MONITORING_SCHEDULES],
+        schedules=[*MONITORING_SCHEDULES, monthly_fleet_report_schedule],
         resources={
             "storage": LakeStorage(base_dir=str(settings.data_dir)),
             "simulation": Simulation(

@@ -49,9 +49,11 @@ def run_all(
 ) -> list[Outcome]:
     job = defs.resolve_job_def(JOB)
     outcomes = []
-    for label, keys, partition in plan(defs):
-        if not keys:
-            continue
+    steps = [step for step in plan(defs) if step[1]]
+    start = time.perf_counter()
+    for number, (label, keys, partition) in enumerate(steps, 1):
+        echo(f"[{number}/{len(steps)}] {label:<12} running ({time.perf_counter() - start:.0f} s "
+             "so far)")
         began = time.perf_counter()
         result = job.execute_in_process(
             run_config=RUN_CONFIG,
@@ -61,7 +63,8 @@ def run_all(
             raise_on_error=False,
         )
         outcome = Outcome(label, time.perf_counter() - began, _failures(result))
-        echo(f"{label:<12} {'ok' if not outcome.failures else 'FAILED':<6} {outcome.seconds:7.1f} s")
+        echo(f"[{number}/{len(steps)}] {label:<12} {'ok' if not outcome.failures else 'FAILED':<6}"
+             f" {outcome.seconds:7.1f} s")
         for failure in outcome.failures:
             echo(f"  - {failure}")
         for warning in _warnings(result):

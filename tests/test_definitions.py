@@ -32,6 +32,7 @@ EXPECTED_KEYS = {
     "lake/rul_predictions",
     "lake/alerts",
     "reports/drift",
+    "reports/fleet_health",
 }
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import sys
 
-from pipelines.cli import alerts, batch, demo, simulate, soak, users
+from pipelines.cli import alerts, batch, dashboard, demo, simulate, soak, users
 from pipelines.cli.common import Parser, UserError
 
-GROUPS = (batch, simulate, alerts, users, soak, demo)
+GROUPS = (batch, simulate, alerts, users, dashboard, soak, demo)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -22,21 +23,24 @@ DAGSTER_EXIT_S = 60.0  # `dagster dev` takes ~25 s to exit after SIGTERM (PLATFO
 def register(commands: argparse._SubParsersAction) -> None:
     """Add `rul demo` to the `rul` parser."""
     demo = commands.add_parser("demo", help="run the whole platform (make demo)",
-                               description="Dagster UI and daemon, MLflow UI and the live "
-                               "simulator; Ctrl-C stops everything.")
+                               description="Dashboards, Dagster UI and daemon, MLflow UI, "
+                               "JupyterLab and the live simulator; Ctrl-C stops everything.")
     demo.add_argument("--speed", type=float, default=60.0,
                       help="simulator speed (simulated s per wall s; default 60: an hour a "
                       "minute, so an HVAC failure unfolds in minutes)")
     demo.add_argument("--tick", default="5s", help="simulator tick (default 5s)")
     demo.add_argument("--dagster-port", type=int, default=3000)
     demo.add_argument("--mlflow-port", type=int, default=5000)
+    demo.add_argument("--dashboard-port", type=int, default=5006)
+    demo.add_argument("--jupyter-port", type=int, default=8888)
     demo.set_defaults(command=_demo)
 
 
 def _demo(args: argparse.Namespace) -> int:
     from core.layout import Layout
     from core.live import start_detached, stop
-    from core.settings import Settings
+    from core.settings import REPO_ROOT, Settings
+    from pipelines.cli.dashboard import first_admin
     from pipelines.cli.simulate import parse_duration
 
     home = os.environ.get("DAGSTER_HOME")
@@ -47,39 +51,55 @@ def _demo(args: argparse.Namespace) -> int:
     layout = Layout(settings.data_dir)
     began = time.perf_counter()
     if not _built(settings, layout):
-        print("[1/4] building the history and the model (`rul pipeline`; ~6 min on 2 cores)",
-              flush=True)
+        print("[1/6] building the history and the model (`rul pipeline`: 12 runs, ~4-6 min on "
+              "2 cores; each run prints its step number and time)", flush=True)
         if subprocess.call([sys.executable, "-m", "pipelines.cli", "pipeline"]) != 0:
             raise UserError("`rul pipeline` failed (see above); nothing was started")
         from core.live import reset_live
 
         reset_live(layout)  # live data of an older history would not continue this one
     else:
-        print("[1/4] history, warehouse and champion model found: reused", flush=True)
+        print("[1/6] history, warehouse and champion model found: reused", flush=True)
+    password = first_admin(layout)
     _recover_runs(home)
+    token = secrets.token_urlsafe(16)
+    logs = layout.data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
     groups: list[tuple[str, subprocess.Popen]] = []
-    try:
-        print("[2/4] MLflow UI", flush=True)
+    try:  # every UI starts at once and they come up side by side; then wait for each
+        print("[2/6] MLflow UI", flush=True)
         groups.append(("MLflow UI", _mlflow_ui(settings, args.mlflow_port)))
-        print(f"[3/4] live simulator ({tick:g} s ticks at {args.speed:g}x)", flush=True)
+        print("[3/6] Dagster webserver and daemon", flush=True)
+        groups.append(("Dagster", _spawn(
+            [sys.executable, "-m", "dagster", "dev", "--host", "127.0.0.1", "--port",
+             str(args.dagster_port)], logs / "dagster.log", cwd=home)))
+        print("[4/6] dashboards", flush=True)
+        groups.append(("Dashboards", _spawn(
+            [sys.executable, "-m", "pipelines.cli", "dashboard", "--port",
+             str(args.dashboard_port)], logs / "dashboards.log")))
+        print("[5/6] JupyterLab on notebooks/", flush=True)
+        groups.append(("JupyterLab", _spawn(
+            [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip", "127.0.0.1",
+             "--port", str(args.jupyter_port), f"--IdentityProvider.token={token}",
+             f"--ServerApp.root_dir={REPO_ROOT / 'notebooks'}"], logs / "jupyter.log")))
+        print(f"[6/6] live simulator ({tick:g} s ticks at {args.speed:g}x)", flush=True)
         pid = start_detached(layout, tick, args.speed)
-        print("[4/4] Dagster webserver and daemon", flush=True)
-        dagster_log = layout.data_dir / "dagster" / "dev.log"
-        dagster_log.parent.mkdir(parents=True, exist_ok=True)
-        with open(dagster_log, "ab") as log:
-            groups.append(("Dagster", subprocess.Popen(
-                [sys.executable, "-m", "dagster", "dev", "--host", "127.0.0.1", "--port",
-                 str(args.dagster_port)], cwd=home, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True)))
-        for name, url in (("MLflow UI", f"http://127.0.0.1:{args.mlflow_port}/"),
+        for name, url in (("Dashboards", f"http://127.0.0.1:{args.dashboard_port}/login"),
+                          ("JupyterLab", (f"http://127.0.0.1:{args.jupyter_port}/api/status"
+                           f"?token={token}")),
+                          ("MLflow UI", f"http://127.0.0.1:{args.mlflow_port}/"),
                           ("Dagster UI", f"http://127.0.0.1:{args.dagster_port}/server_info")):
-            _wait_http(name, url, groups)
+            _wait_http(name, url, groups, began)
+        login = ("admin / the password in RUL_ADMIN_PASSWORD" if os.environ.get(
+            "RUL_ADMIN_PASSWORD") else f"admin / {password}  (one-time: change it on the Users "
+                 "page)" if password else "your existing users (`rul users list`)")
         print(f"\nup in {time.perf_counter() - began:.0f} s:\n"
-              f"  Dagster UI   http://127.0.0.1:{args.dagster_port}  (log {dagster_log})\n"
+              f"  Dashboards   http://127.0.0.1:{args.dashboard_port}  sign in: {login}\n"
+              f"  Dagster UI   http://127.0.0.1:{args.dagster_port}\n"
               f"  MLflow UI    http://127.0.0.1:{args.mlflow_port}\n"
+              f"  JupyterLab   http://127.0.0.1:{args.jupyter_port}/lab?token={token}\n"
               f"  simulator    pid {pid}: `rul simulate status`, `rul simulate scenario list`\n"
-              f"  alerts       `rul alerts list`\n"
-              f"  warehouse    {layout.warehouse_path}\n"
+              f"  logs         {logs}\n"
               "Ctrl-C stops everything.", flush=True)
         _wait(groups)
     except KeyboardInterrupt:
@@ -92,6 +112,13 @@ def _demo(args: argparse.Namespace) -> int:
             _end_group(proc, DAGSTER_EXIT_S if name == "Dagster" else 10.0)
         print("stopped")
     return 0
+
+
+def _spawn(cmd: list[str], log_path: Path, cwd: str | None = None) -> subprocess.Popen:
+    """A child in its own process group (so Ctrl-C ends all of it), logging to a file."""
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
 
 
 def _recover_runs(home: str) -> None:
@@ -143,15 +170,17 @@ def _mlflow_ui(settings, port: int) -> subprocess.Popen:
 
 
 def _wait_http(name: str, url: str, groups: list[tuple[str, subprocess.Popen]],
-               timeout_s: float = 300.0) -> None:
-    """Until the UI answers (a cold start of the Dagster webserver takes tens of seconds)."""
+               began: float, timeout_s: float = 300.0) -> None:
+    """Until the UI answers (a cold start of the Dagster webserver takes tens of seconds);
+    prints the time since the demo began."""
     import urllib.request
 
-    began = time.monotonic()
-    while time.monotonic() - began < timeout_s:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(url, timeout=2):
-                print(f"      {name} answering after {time.monotonic() - began:.0f} s", flush=True)
+                print(f"      {name} answering ({time.perf_counter() - began:.0f} s since the "
+                      "start)", flush=True)
                 return
         except OSError:
             if any(proc.poll() is not None for _, proc in groups):
