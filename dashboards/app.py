@@ -76,8 +76,11 @@ def server_kwargs(app: App, port: int, address: str) -> dict:
     """What `pn.serve` needs besides the pages: auth, static files, the `/` redirect."""
     pn.extension("tabulator", notifications=True, inline=False)
     pn.config.css_files = ["/assets/app.css"]
+    reports = Layout(app.settings.data_dir).reports_dir
+    reports.mkdir(parents=True, exist_ok=True)  # Panel refuses a static folder that is missing
     return {"auth_provider": FleetAuth(app.users_db, app.secret), "cookie_secret": app.secret,
-            "static_dirs": {"assets": str(STATIC)}, "extra_patterns": [(r"/", Home)],
+            "static_dirs": {"assets": str(STATIC), "reports": str(reports)},
+            "extra_patterns": [(r"/", Home)],
             "title": {k: f"{k.title()} · Thai Battery Fleet RUL" for k in _pages()},
             "websocket_origin": [f"{address}:{port}", f"localhost:{port}"], "admin": False, "show": False}
 

@@ -59,9 +59,9 @@ class LoginHandler(tornado.web.RequestHandler):
         username = self.get_argument("username", "").strip()
         result = users.authenticate(self.users_db, username, self.get_argument("password", ""))
         if not result.ok:
-            locked = result.status == users.LOCKED
-            self.set_status(429 if locked else 401)
-            if locked:
+            # the page itself answers 200 with the reason, as sign-in forms do (a 401 would
+            # be a console error in every browser); the lock is enforced all the same
+            if result.status == users.LOCKED:
                 message = (f"Too many failed sign-ins for this account: try again in "
                            f"{max(1, round(result.retry_after_s / 60))} min.")
             else:

@@ -90,6 +90,8 @@ def build(root: Path, champion) -> DashboardData:
             frames.setdefault(table, []).append(frame)
     batch = {t: pl.concat(f) for t, f in frames.items() if f}
     land(batch, f"{batch['telemetry']['ts'].min():%Y%m%dT%H%M%SZ}-000000", layout.landing_dir)
+    fleet.counters.seq += 1
+    fleet.save(layout.live_dir / "checkpoint.pkl")  # a simulator started later goes on from here
     ingest_files(data)
     evaluate(layout)
 
