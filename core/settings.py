@@ -8,7 +8,7 @@ import datetime as dt
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +37,8 @@ class Settings:
     mlflow_ui_url: str = DEFAULT_MLFLOW_UI  # where people open the runs (links in Dagster)
     alert_webhook_url: str | None = None  # new critical alerts are POSTed here (None: not sent)
     costs_config: Path | None = None  # replacement prices (None: models/replacement_costs.toml)
+    # the first admin's password on a fresh user store (None: a one-time one is generated)
+    admin_password: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.mlflow_uri:
@@ -67,6 +69,7 @@ class Settings:
             alert_webhook_url=env.get("RUL_ALERT_WEBHOOK_URL") or None,
             costs_config=Path(env["RUL_COSTS_CONFIG"]).resolve() if env.get("RUL_COSTS_CONFIG")
             else None,
+            admin_password=env.get("RUL_ADMIN_PASSWORD") or None,
         )
 
 

@@ -22,6 +22,7 @@ from dashboards.shell import Session, shell
 from reporting.fleet import FleetReader
 
 STATIC = Path(__file__).parent / "static"
+WORKER_THREADS = 4  # Polars and DuckDB release the GIL; more threads would only queue for it
 
 
 @dataclass
@@ -74,7 +75,9 @@ class Home(tornado.web.RequestHandler):
 
 def server_kwargs(app: App, port: int, address: str) -> dict:
     """What `pn.serve` needs besides the pages: auth, static files, the `/` redirect."""
-    pn.extension("tabulator", notifications=True, inline=False)
+    # callbacks (deferred charts, ticks) on worker threads: a page drawing its charts does
+    # not hold up another user's request on the server's event loop
+    pn.extension("tabulator", notifications=True, inline=False, nthreads=WORKER_THREADS)
     pn.config.css_files = ["/assets/app.css"]
     reports = Layout(app.settings.data_dir).reports_dir
     reports.mkdir(parents=True, exist_ok=True)  # Panel refuses a static folder that is missing

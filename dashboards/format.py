@@ -25,6 +25,12 @@ def html(text: str, **kwargs) -> pn.pane.HTML:
     return pn.pane.HTML(text, stylesheets=[CSS], **kwargs)
 
 
+def deferred(build, **kwargs) -> pn.viewable.Viewable:
+    """A part built after the page has shown (charts): the numbers a user came for appear
+    first, the drawings a moment later."""
+    return pn.panel(build, defer_load=True, loading_indicator=True, **kwargs)
+
+
 def esc(value: object) -> str:
     return html_lib.escape("" if value is None else str(value))
 

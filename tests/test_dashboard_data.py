@@ -190,6 +190,24 @@ def test_the_cache_runs_a_query_once_for_many_sessions():
     assert cache.get("other", 0.0, slow_query) == 2  # expired at once: computed again
 
 
+def test_an_expired_value_is_served_while_one_thread_refreshes_it():
+    cache, release = TTLCache(), threading.Event()
+    assert cache.get("q", 0.0, lambda: "old") == "old"
+
+    def slow_new():
+        release.wait(5)
+        return "new"
+
+    began = time.monotonic()
+    assert [cache.get("q", 60.0, slow_new) for _ in range(5)] == ["old"] * 5
+    assert time.monotonic() - began < 1  # nobody waited for the refresh
+    release.set()
+    deadline = time.monotonic() + 5
+    while cache.get("q", 60.0, slow_new) != "new" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert cache.get("q", 60.0, slow_new) == "new" and cache.computed == 2
+
+
 def test_exports_keep_utc_and_say_so():
     ts = dt.datetime(2025, 1, 1, 17, 30, tzinfo=dt.UTC)
     frame = pl.DataFrame({"battery_id": ["B1"], "opened_at": [ts], "_link": ["<a>"]})

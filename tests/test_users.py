@@ -12,6 +12,7 @@ import stat
 
 import pytest
 from argon2 import PasswordHasher, Type
+from test_alerts_cli import rul as run_rul
 
 from core import users
 from core.layout import Layout
@@ -250,12 +251,7 @@ class Terminal(io.StringIO):
 
 def rul(capsys, monkeypatch, *args: str, stdin: str = "") -> tuple[int, str, str]:
     monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-    try:
-        code = main(list(args))
-    except SystemExit as exc:  # argparse's own errors
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_rul(capsys, *args)
 
 
 def test_cli_add_list_passwd_role_remove(cli_db, capsys, monkeypatch):

@@ -77,20 +77,29 @@ class Outcome:
         self.pane.object = f'<p class="action-error">{esc(text)}</p>'
 
 
-def _own_password(session, app, after) -> pn.Column:
-    new, again = _password("New password", "own-password"), _password("Repeat it", "own-password-2")
-    button = pn.widgets.Button(name="Change my password", button_type="primary",
-                               css_classes=["own-password-button"])
-    outcome = Outcome("own-password-message", after)
+def _password_pair(css: str, label: str, outcome: Outcome, change, done) -> tuple:
+    """Two password fields and a button that calls `change(password)` once both agree;
+    `done()` words the success (it may depend on a picker's value at click time)."""
+    new, again = _password("New password", css), _password("Repeat it", f"{css}-2")
+    button = pn.widgets.Button(name=label, button_type="primary", css_classes=[f"{css}-button"])
 
-    def change(_) -> None:
+    def click(_) -> None:
         if new.value_input != again.value_input:
             return outcome.fail("The two passwords differ.")
-        outcome.run(lambda: actions.set_password(app.users_db, session.user, session.user,
-                                                 new.value_input),
-                    "Your password is changed.", new, again)
+        text = done()
+        outcome.run(lambda: change(new.value_input), text, new, again)
 
-    button.on_click(change)
+    button.on_click(click)
+    return new, again, button
+
+
+def _own_password(session, app, after) -> pn.Column:
+    outcome = Outcome("own-password-message", after)
+    new, again, button = _password_pair(
+        "own-password", "Change my password", outcome,
+        lambda password: actions.set_password(app.users_db, session.user, session.user,
+                                              password),
+        lambda: "Your password is changed.")
     return _form(f"Change my password ({session.user})",
                  html(f'<p class="note">{users.MIN_PASSWORD} characters or more.</p>'),
                  new, again, button, outcome.pane)
@@ -156,20 +165,11 @@ def _admin(session, app) -> pn.Column:
         lambda: actions.set_role(db, actor, pickers[0].value, new_role.value),
         f"{pickers[0].value} is now {new_role.value}."))
 
-    reset_1, reset_2 = _password("New password", "reset-password"), \
-        _password("Repeat it", "reset-password-2")
-    reset = pn.widgets.Button(name="Reset password", button_type="primary",
-                              css_classes=["reset-password-button"])
     reset_done = Outcome("reset-message", refresh)
-
-    def on_reset(_) -> None:
-        if reset_1.value_input != reset_2.value_input:
-            return reset_done.fail("The two passwords differ.")
-        who = pickers[1].value
-        reset_done.run(lambda: actions.set_password(db, actor, who, reset_1.value_input),
-                       f"Password of {who} reset.", reset_1, reset_2)
-
-    reset.on_click(on_reset)
+    reset_1, reset_2, reset = _password_pair(
+        "reset-password", "Reset password", reset_done,
+        lambda password: actions.set_password(db, actor, pickers[1].value, password),
+        lambda: f"Password of {pickers[1].value} reset: they choose their own at next sign-in.")
 
     sure = pn.widgets.Checkbox(name="Yes, remove this user", css_classes=["remove-confirm"])
     remove = pn.widgets.Button(name="Remove user", button_type="danger", disabled=True,

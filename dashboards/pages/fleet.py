@@ -11,7 +11,7 @@ import hvplot.pandas  # noqa: F401  (registers .hvplot)
 import panel as pn
 import polars as pl
 
-from dashboards.format import badge, days, esc, html, link, local, stat_card
+from dashboards.format import badge, days, deferred, esc, html, link, local, stat_card
 from dashboards.sitemap import site_map
 
 RUL_CAP_DAYS = 3650  # the histogram's last bin holds everything beyond ten years
@@ -115,7 +115,7 @@ def build(session, app) -> tuple[str, pn.viewable.Viewable]:
     grid = html(_site_cards(sites), sizing_mode="stretch_width")
     latest = html(alerts_table(data("alerts", "alerts", limit=10)), sizing_mode="stretch_width")
     newest = data("live", "newest")["ts"] or dt.datetime.now(dt.UTC)
-    env = data("series", "environment_series", newest - dt.timedelta(days=7), None, "1h")
+    week = newest.replace(minute=0, second=0, microsecond=0) - dt.timedelta(days=7)
     seen = {"alerts": data("alerts", "alerts_version")}
 
     def tick() -> None:
@@ -133,13 +133,18 @@ def build(session, app) -> tuple[str, pn.viewable.Viewable]:
 
     session.on_tick(tick)
     content = pn.Column(
-        cards, html("<h2>Sites</h2>"), pn.Row(site_map(sites), grid, sizing_mode="stretch_width"),
+        cards, html("<h2>Sites</h2>"),
+        pn.Row(deferred(lambda: site_map(sites), width=320), grid, sizing_mode="stretch_width"),
         html("<h2>Latest alerts</h2>"), latest, html('<p><a href="/alerts">All alerts</a></p>'),
-        pn.Row(pn.Column(html("<h2>RUL distribution</h2>"), _rul_histogram(status),
+        pn.Row(pn.Column(html("<h2>RUL distribution</h2>"),
+                         deferred(lambda: _rul_histogram(status), sizing_mode="stretch_width"),
                          sizing_mode="stretch_width"),
                pn.Column(html("<h2>Replacement forecast, next 12 months</h2>"),
-                         _forecast_chart(data("slow", "latest_predictions")),
+                         deferred(lambda: _forecast_chart(data("slow", "latest_predictions")),
+                                  sizing_mode="stretch_width"),
                          sizing_mode="stretch_width"), sizing_mode="stretch_width"),
-        html("<h2>Room temperature by site, last 7 days</h2>"), _temperature_chart(env),
+        html("<h2>Room temperature by site, last 7 days</h2>"),
+        deferred(lambda: _temperature_chart(
+            data("series", "environment_series", week, None, "1h")), sizing_mode="stretch_width"),
         sizing_mode="stretch_width")
     return "Fleet overview", content

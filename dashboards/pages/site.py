@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-import hvplot.pandas  # noqa: F401  (registers .hvplot)
 import numpy as np
 import panel as pn
 import polars as pl
 
 from dashboards.exports import download_buttons
-from dashboards.format import badge, days, esc, html, link, local, to_pandas
+from dashboards.format import badge, days, deferred, esc, html, link, local, to_pandas
+from dashboards.strings import StringsView
 from simulator.thresholds import season_of
 
 SEASONS = {"hot": "hot season (Mar–May)", "rainy": "rainy season (Jun–Oct)",
@@ -76,20 +76,6 @@ def _about(site: dict, climate: pl.DataFrame, now: dt.datetime | None) -> str:
             f'<p><a href="/alerts?site={esc(site["site_id"])}">Alerts of this site</a></p></div>')
 
 
-def _strings_chart(status: pl.DataFrame):
-    frame = status.filter(pl.col("voltage_v").is_not_null())
-    if frame.is_empty():
-        return html('<p class="empty">No block voltages yet.</p>')
-    frame = frame.select("string_id", pl.col("position").cast(pl.Int64), pl.col("voltage_v").cast(pl.Float64),
-                         "status").with_columns(
-        deviation_mv=(pl.col("voltage_v") - pl.col("voltage_v").median().over("string_id"))
-        * 1000).to_pandas()
-    return frame.hvplot.bar(
-        "position", "deviation_mv", by="string_id", subplots=True, width=330, height=170,
-        shared_axes=True, ylabel="mV from string median", xlabel="block position",
-        hover_cols=["voltage_v", "status"], color="#2b6cb0").cols(3)
-
-
 def build(session, app) -> tuple[str, pn.viewable.Viewable]:
     data = session.data
     site_id = (pn.state.session_args.get("id") or [b""])[0].decode()
@@ -109,14 +95,15 @@ def build(session, app) -> tuple[str, pn.viewable.Viewable]:
         row = env.filter(pl.col("site_id") == site_id) if not env.is_empty() else env
         return _environment(row.row(0, named=True) if row.height else None, site)
 
-    climate = data("series", "environment_series", now - dt.timedelta(days=30), site_id, "1d") \
+    hour = now.replace(minute=0, second=0, microsecond=0) if now else None  # shared cache key
+    climate = data("series", "environment_series", hour - dt.timedelta(days=30), site_id, "1d") \
         if now else pl.DataFrame()
     env_pane = html(env_html(), sizing_mode="stretch_width")
     frame = table_frame(status)
     shown = ["battery_id", "_battery", "string_id", "position", "voltage_v", "temperature_c",
              "resistance_vs_baseline_pct", "_rul", "_status"]
     table = pn.widgets.Tabulator(
-        to_pandas(frame.select(shown)), pagination="local", page_size=50, disabled=True,
+        to_pandas(frame.select(shown)), pagination="remote", page_size=50, disabled=True,
         show_index=False, sizing_mode="stretch_width", css_classes=["battery-table"],
         hidden_columns=["battery_id"],
         formatters={"_battery": {"type": "html"}, "_status": {"type": "html"}},
@@ -137,7 +124,12 @@ def build(session, app) -> tuple[str, pn.viewable.Viewable]:
         return df[mask[df.index.to_numpy()]]
 
     table.add_filter(pn.bind(visible, status_value=status_filter, text=search))
-    strings = pn.Column(_strings_chart(status), sizing_mode="stretch_width")
+    strings: list[StringsView] = []  # drawn after the table is on screen
+
+    def draw_strings():
+        strings.append(StringsView(data("status", "battery_status", site_id)))
+        return strings[0].pane
+
     seen = {"ts": now}
 
     def tick() -> None:
@@ -152,7 +144,8 @@ def build(session, app) -> tuple[str, pn.viewable.Viewable]:
                                            "resistance_vs_baseline_pct", "_rul", "_status"))
             table.patch(patch, as_index=True)
             frame.replace_column(frame.get_column_index("status"), fresh["status"])
-        strings[0] = _strings_chart(data("status", "battery_status", site_id))
+        for view in strings:
+            view.update(data("status", "battery_status", site_id))
 
     session.on_tick(tick)
     exports = download_buttons(session, f"batteries-{site_id}",
@@ -169,5 +162,6 @@ def build(session, app) -> tuple[str, pn.viewable.Viewable]:
         pn.Row(status_filter, search, exports), table,
         html("<h2>Strings: block voltage against the string median</h2><p class='note'>A block "
              "far below its string's median is weak or shorted; a whole string spread wide is "
-             "imbalanced.</p>"), strings, sizing_mode="stretch_width")
+             "imbalanced.</p>"), deferred(draw_strings, sizing_mode="stretch_width"),
+        sizing_mode="stretch_width")
     return f"{site['name']} ({site_id})", content

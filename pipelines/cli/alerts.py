@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 
-from pipelines.cli.common import UserError
+from pipelines.cli.common import UserError, print_json_or_nothing
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -84,11 +83,7 @@ def _list(args: argparse.Namespace) -> int:
                         status=args.status, type=args.type, since=since)
     rows = [{k: v.isoformat() if isinstance(v, dt.datetime) else v for k, v in row.items()}
             for row in frame.iter_rows(named=True)]
-    if args.json:
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
-        return 0
-    if not rows:
-        print("no alerts")
+    if print_json_or_nothing(rows, args.json, "no alerts"):
         return 0
     print(f"{'ID':>5}  {'OPENED (UTC)':<16}  {'SEVERITY':<8}  {'STATUS':<12}  {'ENTITY':<28}  "
           "MESSAGE")

@@ -6,7 +6,6 @@ Dagster nothing; `rul demo` runs everything together. On a store with no user ye
 from __future__ import annotations
 
 import argparse
-import os
 
 from pipelines.cli.common import UserError
 
@@ -22,13 +21,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     cmd.set_defaults(command=_dashboard)
 
 
-def first_admin(layout) -> str | None:
+def first_admin(settings) -> str | None:
     """Create `admin` on a store with no user; the password to print, if one was generated.
     RUL_ADMIN_PASSWORD, when set, is used instead (and never printed)."""
     from core import users
+    from core.layout import Layout
 
     try:
-        return users.bootstrap_admin(layout.users_db, os.environ.get("RUL_ADMIN_PASSWORD") or None)
+        return users.bootstrap_admin(Layout(settings.data_dir).users_db, settings.admin_password)
     except users.UserStoreError as exc:
         raise UserError(f"RUL_ADMIN_PASSWORD: {exc}") from None
 
@@ -44,7 +44,7 @@ def _dashboard(args: argparse.Namespace) -> int:
     if not (layout.lake_dir / "sites.parquet").exists():
         raise UserError(f"no fleet data in {layout.lake_dir}: run `make pipeline` (or "
                         "`make demo`) first")
-    password = first_admin(layout)
+    password = first_admin(settings)
     if password:
         print(f"created user admin with one-time password: {password}  (change it on the "
               "Users page)", flush=True)

@@ -60,7 +60,7 @@ def _demo(args: argparse.Namespace) -> int:
         reset_live(layout)  # live data of an older history would not continue this one
     else:
         print("[1/6] history, warehouse and champion model found: reused", flush=True)
-    password = first_admin(layout)
+    password = first_admin(settings)
     _recover_runs(home)
     token = secrets.token_urlsafe(16)
     logs = layout.data_dir / "logs"
@@ -90,9 +90,12 @@ def _demo(args: argparse.Namespace) -> int:
                           ("MLflow UI", f"http://127.0.0.1:{args.mlflow_port}/"),
                           ("Dagster UI", f"http://127.0.0.1:{args.dagster_port}/server_info")):
             _wait_http(name, url, groups, began)
-        login = ("admin / the password in RUL_ADMIN_PASSWORD" if os.environ.get(
-            "RUL_ADMIN_PASSWORD") else f"admin / {password}  (one-time: change it on the Users "
-                 "page)" if password else "your existing users (`rul users list`)")
+        if settings.admin_password:
+            login = "admin / the password in RUL_ADMIN_PASSWORD"
+        elif password:
+            login = f"admin / {password}  (one-time: change it on the Users page)"
+        else:
+            login = "your existing users (`rul users list`)"
         print(f"\nup in {time.perf_counter() - began:.0f} s:\n"
               f"  Dashboards   http://127.0.0.1:{args.dashboard_port}  sign in: {login}\n"
               f"  Dagster UI   http://127.0.0.1:{args.dagster_port}\n"

@@ -11,12 +11,11 @@ Unknown users, bad roles, short passwords and removing the last admin end with o
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from typing import Any
 
-from pipelines.cli.common import UserError
+from pipelines.cli.common import UserError, print_json_or_nothing
 
 ROLE_HELP = "viewer, engineer or admin"
 
@@ -140,11 +139,7 @@ def _list(args: argparse.Namespace) -> int:
     from core.users import list_users
 
     rows = list_users(_db())
-    if args.json:
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
-        return 0
-    if not rows:
-        print("no users")
+    if print_json_or_nothing(rows, args.json, "no users"):
         return 0
     width = max(8, *(len(r["username"]) for r in rows))
     print(f"{'USERNAME':<{width}}  {'ROLE':<8}  {'CREATED (UTC)':<16}  UPDATED (UTC)")
