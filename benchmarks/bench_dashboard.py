@@ -5,9 +5,10 @@
    (fleet: the stat cards; site: the first row of the battery table). Each page is opened
    `--repeat` times, each time in a fresh browser context, so no page state is reused; the
    server's cache is warm after the first one, as it is for every user but the first.
-2. concurrent sessions: `--sessions` browser pages open fleet, site and battery pages at once
-   and stay on them for `--hold` seconds while the simulator runs; every page must render,
-   log no console error and see the live indicator move.
+2. concurrent sessions: `--sessions` users (one browser context each, in one Chromium) sign
+   in one every `--ramp` seconds onto fleet, site and battery pages and all stay on them
+   together for `--hold` seconds while the simulator runs; every page must render, log no
+   console error and see the live indicator move.
 
 It serves `rul dashboard` on a free port with a temporary viewer account (removed at the end)
 and prints its figures. Usage: `uv run python benchmarks/bench_dashboard.py [--sessions 20]`."""
@@ -15,6 +16,7 @@ and prints its figures. Usage: `uv run python benchmarks/bench_dashboard.py [--s
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import secrets
 import socket
@@ -23,7 +25,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
@@ -83,32 +85,78 @@ def first_render(browser, base: str, password: str, path: str, ready: str,
     return cold, warm
 
 
-def session(base: str, password: str, path: str, hold_s: float) -> dict:
-    """One user on one page for `hold_s` seconds (own browser process: one per thread)."""
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        errors: list[str] = []
-        page = _login(context, base, password)
-        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        began = time.perf_counter()
+def screenshots(browser, base: str, password: str, folder: Path, site: str,
+                battery: str) -> None:
+    """Every page as a user sees it (the README's pictures), full length."""
+    folder.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = _login(context, base, password)
+    for name, path in (("fleet", "/fleet"), ("site", f"/site?id={site}"),
+                       ("battery", f"/battery?id={battery}"), ("alerts", "/alerts"),
+                       ("plan", "/plan"), ("model", "/model"), ("simulator", "/simulator"),
+                       ("admin", "/admin")):
         page.goto(base + path)
+        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(4000)  # deferred charts and the model card
+        page.screenshot(path=folder / f"{name}.png", full_page=True)
+    context.close()
+
+
+async def _session(browser, base: str, password: str, path: str, start_s: float,
+                   hold_s: float) -> dict:
+    """One user: signs in at `start_s`, opens `path`, and stays on it `hold_s` seconds."""
+    await asyncio.sleep(start_s)
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(120_000)
+    errors: list[str] = []
+    page = await context.new_page()
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        await page.goto(base + "/login")
+        await page.fill("#username", USER)
+        await page.fill("#password", password)
+        await page.click("#login-submit")
+        await page.wait_for_url("**/fleet")
+        began = time.perf_counter()
+        await page.goto(base + path)
         indicator = page.locator("#live-indicator")
-        indicator.wait_for(timeout=60_000)
+        await indicator.wait_for()
         rendered = time.perf_counter() - began
-        first = indicator.get_attribute("data-ts")
-        page.wait_for_timeout(hold_s * 1000)
-        moved = indicator.get_attribute("data-ts") != first
-        browser.close()
+        first = await indicator.get_attribute("data-ts")
+        await page.wait_for_timeout(hold_s * 1000)
+        moved = await indicator.get_attribute("data-ts") != first
+    except Exception as exc:  # noqa: BLE001 - a failed session is a result to report
+        errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+        rendered, moved = float("nan"), False
+    await context.close()
     return {"path": path, "rendered_s": rendered, "errors": errors, "live_moved": moved}
+
+
+async def sessions(base: str, password: str, paths: list[str], ramp_s: float,
+                   hold_s: float) -> list[dict]:
+    """All sessions in one Chromium (a context each, as separate users), started `ramp_s`
+    apart, so every one of them is open at once for the last part of the hold."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        hold = [hold_s + ramp_s * (len(paths) - 1 - i) for i in range(len(paths))]
+        results = await asyncio.gather(*(_session(browser, base, password, path, i * ramp_s,
+                                                  hold[i]) for i, path in enumerate(paths)))
+        await browser.close()
+    return list(results)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--sessions", type=int, default=20)
-    parser.add_argument("--hold", type=float, default=60.0, help="seconds each session stays")
+    parser.add_argument("--hold", type=float, default=60.0,
+                        help="seconds all sessions stay open together")
+    parser.add_argument("--ramp", type=float, default=2.0, help="seconds between session starts")
+    parser.add_argument("--screenshots", type=Path, metavar="DIR",
+                        help="also save a screenshot of every page here")
     args = parser.parse_args()
     settings = Settings.from_env()
     layout = Layout(settings.data_dir)
@@ -137,18 +185,20 @@ def main() -> int:
                     print(f"first render {name:<5} ({kind}): median "
                           f"{statistics.median(times):.2f} s, max {max(times):.2f} s over "
                           f"{len(times)} loads")
+            if args.screenshots:
+                screenshots(browser, base, password, args.screenshots, site, battery)
             browser.close()
         paths = [p for _ in range(args.sessions)
                  for p in ("/fleet", f"/site?id={site}", f"/battery?id={battery}")][:args.sessions]
         began = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=args.sessions) as pool:
-            results = list(pool.map(lambda path: session(base, password, path, args.hold), paths))
+        results = asyncio.run(sessions(base, password, paths, args.ramp, args.hold))
         errors = [e for r in results for e in r["errors"]]
         moved = sum(r["live_moved"] for r in results)
-        rendered = [r["rendered_s"] for r in results]
-        print(f"{args.sessions} concurrent sessions for {args.hold:.0f} s "
-              f"({time.perf_counter() - began:.0f} s in all): {len(errors)} console errors, "
-              f"live indicator moved on {moved}/{len(results)}, render median "
+        rendered = [r["rendered_s"] for r in results if r["rendered_s"] == r["rendered_s"]]
+        print(f"{args.sessions} sessions, one started every {args.ramp:g} s, all open together "
+              f"for {args.hold:.0f} s ({time.perf_counter() - began:.0f} s in all): "
+              f"{len(errors)} errors, {len(rendered)}/{len(results)} rendered, live indicator "
+              f"moved on {moved}/{len(results)}, render median "
               f"{statistics.median(rendered):.1f} s, max {max(rendered):.1f} s")
         for error in errors[:5]:
             print(f"  error: {error}")

@@ -11,6 +11,7 @@ import hvplot.pandas  # noqa: F401  (registers .hvplot)
 import panel as pn
 import polars as pl
 
+from dashboards.exports import download_buttons
 from dashboards.format import badge, days, deferred, esc, html, link, local, stat_card
 from dashboards.sitemap import site_map
 
@@ -133,9 +134,12 @@ def build(session, app) -> tuple[str, pn.viewable.Viewable]:
 
     session.on_tick(tick)
     content = pn.Column(
-        cards, html("<h2>Sites</h2>"),
+        cards, pn.Row(html("<h2>Sites</h2>"), download_buttons(
+            session, "sites", lambda: data("status", "site_overview"))),
         pn.Row(deferred(lambda: site_map(sites), width=320), grid, sizing_mode="stretch_width"),
-        html("<h2>Latest alerts</h2>"), latest, html('<p><a href="/alerts">All alerts</a></p>'),
+        pn.Row(html("<h2>Latest alerts</h2>"), download_buttons(
+            session, "latest-alerts", lambda: data("alerts", "alerts", limit=10))),
+        latest, html('<p><a href="/alerts">All alerts</a></p>'),
         pn.Row(pn.Column(html("<h2>RUL distribution</h2>"),
                          deferred(lambda: _rul_histogram(status), sizing_mode="stretch_width"),
                          sizing_mode="stretch_width"),
