@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pipelines.cli.common import UserError
@@ -81,15 +82,19 @@ def _demo(args: argparse.Namespace) -> int:
         groups.append(("JupyterLab", _spawn(
             [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip", "127.0.0.1",
              "--port", str(args.jupyter_port), f"--IdentityProvider.token={token}",
-             f"--ServerApp.root_dir={REPO_ROOT / 'notebooks'}"], logs / "jupyter.log")))
+             f"--ServerApp.root_dir={REPO_ROOT / 'notebooks'}",
+             *(["--allow-root"] if os.geteuid() == 0 else [])],  # CI and containers run as root
+            logs / "jupyter.log")))
         print(f"[6/6] live simulator ({tick:g} s ticks at {args.speed:g}x)", flush=True)
-        pid = start_detached(layout, tick, args.speed)
-        for name, url in (("Dashboards", f"http://127.0.0.1:{args.dashboard_port}/login"),
-                          ("JupyterLab", (f"http://127.0.0.1:{args.jupyter_port}/api/status"
-                           f"?token={token}")),
-                          ("MLflow UI", f"http://127.0.0.1:{args.mlflow_port}/"),
-                          ("Dagster UI", f"http://127.0.0.1:{args.dagster_port}/server_info")):
-            _wait_http(name, url, groups, began)
+        with ThreadPoolExecutor(1) as pool:  # it loads its state while the UIs start
+            simulator = pool.submit(start_detached, layout, tick, args.speed)
+            for name, url in (
+                    ("Dashboards", f"http://127.0.0.1:{args.dashboard_port}/login"),
+                    ("JupyterLab", f"http://127.0.0.1:{args.jupyter_port}/api/status?token={token}"),
+                    ("MLflow UI", f"http://127.0.0.1:{args.mlflow_port}/"),
+                    ("Dagster UI", f"http://127.0.0.1:{args.dagster_port}/server_info")):
+                _wait_http(name, url, groups, began)
+            pid = simulator.result()
         if settings.admin_password:
             login = "admin / the password in RUL_ADMIN_PASSWORD"
         elif password:
@@ -163,7 +168,7 @@ def _mlflow_ui(settings, port: int) -> subprocess.Popen:
     store = Path(settings.data_dir) / "mlflow"
     store.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", str(settings.mlflow_uri),
-           "--host", "127.0.0.1", "--port", str(port)]
+           "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]  # one user: one worker
     if settings.mlflow_artifacts:
         cmd += ["--default-artifact-root", settings.mlflow_artifacts]
     env = os.environ | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
@@ -186,8 +191,10 @@ def _wait_http(name: str, url: str, groups: list[tuple[str, subprocess.Popen]],
                       "start)", flush=True)
                 return
         except OSError:
-            if any(proc.poll() is not None for _, proc in groups):
-                raise UserError(f"{name} exited while starting; see its log") from None
+            gone = [other for other, proc in groups if proc.poll() is not None]
+            if gone:
+                raise UserError(f"{', '.join(gone)} exited while {name} was starting; see "
+                                "the logs") from None
             time.sleep(1.0)
     raise UserError(f"{name} did not answer at {url} within {timeout_s:.0f} s")
 
