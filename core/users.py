@@ -29,12 +29,12 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-READ, EXPORT, RUN_REPORT = "read", "export", "report.run"
+READ, EXPORT = "read", "export"  # export: CSV, Excel and the PDF report
 ACK_ALERT, RESOLVE_ALERT = "alert.acknowledge", "alert.resolve"
 CONTROL_SIMULATOR, MANAGE_USERS = "simulator.control", "users.manage"
 ROLES = ("viewer", "engineer", "admin")
 _VIEWER = frozenset({READ, EXPORT})
-_ENGINEER = _VIEWER | {ACK_ALERT, RESOLVE_ALERT, CONTROL_SIMULATOR, RUN_REPORT}
+_ENGINEER = _VIEWER | {ACK_ALERT, RESOLVE_ALERT, CONTROL_SIMULATOR}
 PERMISSIONS: dict[str, frozenset[str]] = {
     "viewer": _VIEWER, "engineer": _ENGINEER, "admin": _ENGINEER | {MANAGE_USERS}}
 

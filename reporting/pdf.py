@@ -2,10 +2,11 @@
 service and how healthy, per site, the replacement plan and its cost (`models.replacement`),
 and three charts (RUL P50 distribution, end-of-life forecast per month, room temperatures).
 
-Plain functions over a `FleetReader`; reportlab and matplotlib are imported inside them (the
-dashboards import this module on start-up). A missing value is written as missing ("no
-prediction yet", "no reading"), never as a zero. `fleet_report` writes atomically, so no
-half-written PDF is ever visible; `report_bytes` builds in memory for a download."""
+Plain functions over a `FleetReader`; reportlab is imported inside them (the dashboards import
+this module on start-up); the charts are drawn in `reporting.pdf_charts`. A missing value is
+written as missing ("no prediction yet", "no reading"), never as a zero. `fleet_report` writes
+atomically, so no half-written PDF is ever visible; `report_bytes` builds in memory for a
+download."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from reporting.fleet import LOCAL_TZ, FleetReader
+from reporting.pdf_charts import Chart, forecast_chart, rul_histogram, temperature_chart
 from simulator.atomic import atomic_path
 
 NO_PREDICTION = "no prediction yet"
@@ -112,13 +114,10 @@ class _Kit:
         return self.table(rows, [key_width, 1 - key_width],
                           [("BACKGROUND", (0, 0), (0, -1), PALE)], header_rows=0)
 
-    def chart(self, fig: Any) -> Any:
-        """A matplotlib figure as a PNG in memory, at the text width and its own aspect."""
-        w_in, h_in = fig.get_size_inches()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=170)
-        buf.seek(0)
-        return self.Image(buf, width=self.width, height=self.width * h_in / w_in)
+    def chart(self, chart: Chart) -> Any:
+        """A chart's PNG at the text width and its own aspect."""
+        return self.Image(io.BytesIO(chart.png), width=self.width,
+                          height=self.width * chart.aspect)
 
     def placeholder(self, text: str) -> Any:
         return self.table([[self.P(text, self.body)]], [1], [
@@ -181,7 +180,7 @@ def _build(reader: FleetReader, target: BinaryIO, costs_path: Path | None,
     p50 = status.get_column("rul_p50_days").drop_nulls() if "rul_p50_days" in status.columns \
         else pl.Series([], dtype=pl.Float64)
     story.append(k.Keep([P("RUL distribution", k.h2), *(
-        [k.chart(_histogram(p50)),
+        [k.chart(rul_histogram(p50)),
          P("Dashed lines: 90, 180 and 365 days, the alert and budget horizons.", k.small)]
         if p50.len() else [k.placeholder(f"RUL P50 distribution: {NO_PREDICTION}.")])]))
 
@@ -192,12 +191,12 @@ def _build(reader: FleetReader, target: BinaryIO, costs_path: Path | None,
                                    "is built from the RUL forecasts)."))
     else:
         story += [*_plan_tables(plan, k), k.Keep([
-            P("Blocks reaching end of life per month", k.h2), k.chart(_forecast_chart(forecast)),
+            P("Blocks reaching end of life per month", k.h2), k.chart(forecast_chart(forecast)),
             P("Bars: blocks whose P50 date falls in the month. Error bars: the fewest to the most "
               "of the counts by the P10, P50 and P90 dates.", k.small)])]
     story.append(k.Keep([P(f"Room temperature by site, last {PERIOD_DAYS} days", k.h2), *(
         [k.placeholder("Room temperature: no readings in the period.")] if env.is_empty() else
-        [k.chart(_temperature_chart(env)),
+        [k.chart(temperature_chart(env)),
          P("Daily mean of each site's battery-room temperature (UTC days). VRLA life halves for "
            "about every 8 to 10 °C above 25 °C.", k.small)])]))
 
@@ -303,56 +302,3 @@ def _plan_tables(plan: Any, k: _Kit) -> list[Any]:
         out.append(P(f"{others.height:,} other string(s) need single blocks replaced "
                      f"({int(others['blocks_due'].sum()):,} blocks).", k.small))
     return out
-
-
-def _figure(height_in: float) -> Any:
-    from matplotlib.figure import Figure  # no pyplot: no GUI backend, safe in any worker
-
-    fig = Figure(figsize=(174 / 25.4, height_in), layout="constrained")
-    return fig, fig.add_subplot()
-
-
-def _histogram(p50: pl.Series) -> Any:
-    import numpy as np
-
-    fig, ax = _figure(2.2)
-    values = p50.to_numpy()
-    step = 90 * max(1, int(np.ceil(values.max() / (90 * 30))))  # 90-day bins, at most ~30
-    ax.hist(values, bins=np.arange(0, values.max() + step, step), color="#4C78A8",
-            edgecolor="white")
-    for days, colour in ((90, "#C0392B"), (180, "#E67E22"), (365, "#7F8C8D")):
-        ax.axvline(days, color=colour, linestyle="--", linewidth=1, label=f"{days} days")
-    ax.set(xlabel="RUL P50 (days)", ylabel="batteries",
-           title=f"RUL P50 of {len(values):,} batteries with a usable forecast")
-    ax.legend(fontsize=8, frameon=False)
-    return fig
-
-
-def _forecast_chart(forecast: pl.DataFrame) -> Any:
-    fig, ax = _figure(2.3)
-    months = [f"{m:%b %Y}" for m in forecast["month"]]
-    exp, low, high = (forecast[c].to_numpy() for c in ("expected", "low", "high"))
-    ax.bar(months, exp, color="#4C78A8", label="expected (by P50)")
-    ax.errorbar(months, exp, yerr=[exp - low, high - exp], fmt="none", ecolor="black",
-                capsize=3, linewidth=1, label="low to high")
-    ax.set(ylabel="blocks", title="End-of-life forecast, next 12 months")
-    ax.set_ylim(bottom=0, top=max(1, int(high.max())) * 1.15)
-    ax.yaxis.get_major_locator().set_params(integer=True)
-    ax.tick_params(axis="x", labelrotation=45, labelsize=7.5)
-    ax.legend(fontsize=8, frameon=False)
-    return fig
-
-
-def _temperature_chart(env: pl.DataFrame) -> Any:
-    import matplotlib.dates as mdates
-
-    fig, ax = _figure(2.3)
-    for (site,), part in env.partition_by("site_id", as_dict=True, maintain_order=True).items():
-        ax.plot(part["ts"].to_list(), part["room_temp_c"].to_numpy(), linewidth=1.3,
-                marker="o", markersize=2, label=site)
-    ax.axhline(25, color="grey", linestyle=":", linewidth=1)
-    ax.set(ylabel="room temperature (°C)", title="Daily mean room temperature by site")
-    ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=4, maxticks=8))
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
-    ax.legend(fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    return fig

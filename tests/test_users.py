@@ -190,7 +190,7 @@ def test_permissions():
     assert users.ROLES == tuple(users.PERMISSIONS) == ("viewer", "engineer", "admin")
     assert users.PERMISSIONS["viewer"] == {"read", "export"}
     assert users.PERMISSIONS["engineer"] == {"read", "export", "alert.acknowledge",
-                                             "alert.resolve", "simulator.control", "report.run"}
+                                             "alert.resolve", "simulator.control"}
     assert users.PERMISSIONS["admin"] == users.PERMISSIONS["engineer"] | {"users.manage"}
     assert not users.allowed("viewer", users.ACK_ALERT)
     assert users.allowed("engineer", users.ACK_ALERT)

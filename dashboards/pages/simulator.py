@@ -2,7 +2,8 @@
 start and stop, scenarios applied to a site, string or battery and cleared, offsets, and the
 control log and ended scenarios (who did what, when). Everything goes through
 `dashboards.actions`, which checks the role on the server and records the user; viewers see the
-same page read-only. Start and stop wait for the simulator, so they run off the event loop."""
+same page read-only. Start and stop wait for the simulator, so they run off the event loop. The
+status cards and the target picker live in `dashboards.simulator_parts`."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from bokeh.models.widgets.tables import DateFormatter, NumberFormatter
 from core import users
 from dashboards import actions
 from dashboards.exports import download_buttons
-from dashboards.format import esc, html, local, stat_card, to_pandas
+from dashboards.format import esc, html, to_pandas
+from dashboards.simulator_parts import Picker, parse_time, status_html
 from simulator.live.scenarios import CATALOGUE, DEFAULT_OUTAGE_S, OFFSETS
 
 WHEN = DateFormatter(format="%Y-%m-%d %H:%M:%S", nan_format="—")
@@ -40,13 +42,9 @@ OFFSET_LABELS = {"temperature_c": "Temperature offset (°C)", "voltage_v": "Volt
                  "discharge_rate": "Discharge rate (× load)"}
 
 
-def _ts(value: str | None) -> dt.datetime | None:
-    return dt.datetime.fromisoformat(value) if value else None
-
-
 def _frame(rows: list[dict], schema: dict) -> pl.DataFrame:
     """Control-file entries as a table (ISO times parsed as UTC), newest first."""
-    out = [{k: _ts(r.get(k)) if t == UTC else r.get(k) for k, t in schema.items()} for r in rows]
+    out = [{k: parse_time(r.get(k)) if t == UTC else r.get(k) for k, t in schema.items()} for r in rows]
     return pl.DataFrame(out[::-1], schema=schema)
 
 
@@ -84,36 +82,6 @@ def offsets_frame(control: dict) -> pl.DataFrame:
     return pl.DataFrame(rows, schema={"target": pl.String} | {k: pl.Float64 for k in OFFSETS})
 
 
-def status_html(status: dict) -> str:
-    running = bool(status.get("running"))
-    if not status.get("updated_at"):
-        return ('<div class="cards" id="sim-status"><p class="empty">The simulator has not run '
-                'yet: start it below or with `rul simulate start`.</p></div>')
-
-    def num(key: str, fmt: str) -> str:
-        return "—" if status.get(key) is None else format(status[key], fmt)
-
-    state = '<span class="badge ok">RUNNING</span>' if running else \
-        '<span class="badge crit">STOPPED</span>'
-    return ('<div class="cards" id="sim-status">'
-            f'<div class="card stat sim-state"><div class="stat-title">Simulator</div>'
-            f'<div class="stat-value">{state}</div><div class="stat-note">'
-            f'{esc(status.get("state") or "—")} · updated '
-            f'{esc(local(_ts(status["updated_at"])))}'
-            f'</div></div>'
-            + stat_card("Simulated clock", local(_ts(status.get("sim_time"))),
-                        "newest simulated reading", name="sim-clock")
-            + stat_card("Speed", f"{num('speed', 'g')}×", f"a tick every {num('tick_s', 'g')} s",
-                        name="sim-speed")
-            + stat_card("Ticks", num("ticks", ","), f"lag {num('lag_s', '.1f')} s",
-                        name="sim-ticks")
-            + stat_card("Readings written", num("readings_written", ","),
-                        f"{num('batteries', ',')} batteries", name="sim-readings")
-            + stat_card("CPU share", "—" if status.get("cpu_share") is None
-                        else f"{status['cpu_share']:.1%}", "of one core", name="sim-cpu")
-            + "</div>")
-
-
 def _table(frame: pl.DataFrame, css: str, **kwargs) -> pn.widgets.Tabulator:
     times = [c for c, t in frame.schema.items() if t == UTC]
     return pn.widgets.Tabulator(
@@ -123,53 +91,6 @@ def _table(frame: pl.DataFrame, css: str, **kwargs) -> pn.widgets.Tabulator:
                 for c in frame.columns},
         formatters={c: FORMATS.get(c, WHEN) for c in times}
         | {c: NUMBER for c, t in frame.schema.items() if t == pl.Float64}, **kwargs)
-
-
-class Picker:
-    """A target chosen as a site, then optionally one of its strings and one of its blocks."""
-
-    def __init__(self, sites: list[str], strings: pl.DataFrame, batteries: pl.DataFrame,
-                 css: str, disabled: bool) -> None:
-        self.strings, self.batteries = strings, batteries
-        self.site = pn.widgets.Select(name="Site", options=sites, width=170, disabled=disabled,
-                                      css_classes=[css])
-        self.string = pn.widgets.Select(name="String (optional)", width=230, disabled=disabled,
-                                        css_classes=[f"{css}-string"])
-        self.battery = pn.widgets.Select(name="Battery (optional)", width=250, disabled=disabled,
-                                         css_classes=[f"{css}-battery"])
-        self.locked, self.kinds = disabled, ("site", "string", "battery")
-        self.site.param.watch(lambda _: self._fill_strings(), "value")
-        self.string.param.watch(lambda _: self._fill_batteries(), "value")
-        self._fill_strings()
-
-    def _fill_strings(self) -> None:
-        ids = self.strings.filter(pl.col("site_id") == self.site.value)["string_id"].to_list() \
-            if not self.strings.is_empty() else []
-        self.string.options = {"whole site": ""} | {s: s for s in ids}
-        self.string.value = ""
-        self._fill_batteries()
-
-    def _fill_batteries(self) -> None:
-        ids = self.batteries.filter(pl.col("string_id") == self.string.value)["battery_id"] \
-            .to_list() if self.string.value and not self.batteries.is_empty() else []
-        self.battery.options = {"whole string": ""} | {b: b for b in ids}
-        self.battery.value = ""
-        self.battery.disabled = self.locked or not ids or "battery" not in self.kinds
-
-    def restrict(self, kinds: tuple[str, ...]) -> None:
-        """Only the kinds of target the scenario accepts can be picked."""
-        self.kinds = kinds
-        self.string.disabled = self.locked or not ({"string", "battery"} & set(kinds))
-        if self.string.disabled:
-            self.string.value = ""
-        self._fill_batteries()
-
-    @property
-    def target(self) -> str:
-        return self.battery.value or self.string.value or self.site.value or ""
-
-    def row(self) -> pn.Row:
-        return pn.Row(self.site, self.string, self.battery)
 
 
 def build(session, app) -> tuple[str, pn.viewable.Viewable]:
