@@ -40,4 +40,4 @@ bench: setup
 
 clean:
 	rm -rf data/lake data/warehouse.duckdb data/dagster data/mlflow data/tmp data/landing \
-		data/live data/alerts data/reports data/soak
+		data/live data/alerts data/reports data/soak data/logs  # keeps data/auth (the users)
