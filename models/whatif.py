@@ -31,7 +31,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import polars as pl
-from scipy.signal import lfilter
 
 from models.predict import QUANTILES
 from models.replacement import Costs, in_service, latest_scores
@@ -129,6 +128,7 @@ def scenario_year(environment: pl.DataFrame, setpoint_c: float,
     # state (the change is taken to have been in place before the year began).
     alpha = ph.lag_coefficient(HOUR_S, ROOM_TAU_S)
     delta = hourly["change"].to_numpy()
+    from scipy.signal import lfilter  # lazy: importing scipy.signal takes ~2.5 s
     lagged, _ = lfilter([alpha], [1.0, alpha - 1.0], delta, zi=[(1.0 - alpha) * delta[0]])
     return hourly.select(
         "ts", cl("state").replace_strict(dict(enumerate(HVAC_STATES)), return_dtype=pl.String)

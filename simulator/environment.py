@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
-from scipy.signal import lfilter
 
 from simulator import intervals
 from simulator.config import Region, SiteSettings
@@ -99,6 +98,7 @@ class SiteEnvironment:
         n_days = int(np.ceil((t1 - t0) / DAY_S)) + 2
         rng = stream(seed, site_id, "weather")
         shocks = rng.normal(0.0, WEATHER_SIGMA_C * np.sqrt(1 - WEATHER_PERSISTENCE**2), n_days)
+        from scipy.signal import lfilter  # lazy: importing scipy.signal takes ~2.5 s
         anomaly = lfilter([1.0], [1.0, -WEATHER_PERSISTENCE], shocks)
         humidity = rng.normal(0.0, 5.0, n_days) - 1.5 * anomaly  # hot spells are drier
 
@@ -181,5 +181,6 @@ class RoomSampler:
         target = self.env.room_target(t, outdoor, state)
         if self._state is None:
             self._state = np.array([(1 - self.alpha) * target[0]])
+        from scipy.signal import lfilter  # lazy: importing scipy.signal takes ~2.5 s
         room, self._state = lfilter([self.alpha], [1.0, self.alpha - 1.0], target, zi=self._state)
         return {"outdoor_c": outdoor, "humidity_pct": rh, "hvac_state": state, "room_c": room}

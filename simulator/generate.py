@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
-from scipy.signal import lfilter
 
 from simulator import ageing, intervals, operations
 from simulator import physics as ph
@@ -217,6 +216,7 @@ def _environment(env: SiteEnvironment, site_id: str, grid: np.ndarray, step_s: i
     warm = grid[0] - step_s * np.arange(int(2 * DAY_S // step_s), 0, -1)
     s = RoomSampler(env, step_s).sample(np.concatenate([warm, grid]))
     alpha = ph.lag_coefficient(step_s, p.block_thermal_tau_min * 60.0)
+    from scipy.signal import lfilter  # lazy: importing scipy.signal takes ~2.5 s
     block = lfilter([alpha], [1.0, alpha - 1.0], s["room_c"], zi=[(1 - alpha) * s["room_c"][0]])[0]
     s = {k: v[len(warm):] for k, v in s.items()}
     frame = pl.DataFrame({

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pipelines.cli.common import UserError
@@ -83,18 +82,20 @@ def _demo(args: argparse.Namespace) -> int:
             [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip", "127.0.0.1",
              "--port", str(args.jupyter_port), f"--IdentityProvider.token={token}",
              f"--ServerApp.root_dir={REPO_ROOT / 'notebooks'}",
+             # Panel's notebook server extension is not needed to run the notebooks, and
+             # importing it slows every other UI starting beside JupyterLab
+             "--ServerApp.jpserver_extensions=panel.io.jupyter_server_extension=False",
              *(["--allow-root"] if os.geteuid() == 0 else [])],  # CI and containers run as root
             logs / "jupyter.log")))
+        for name, url in (
+                ("Dashboards", f"http://127.0.0.1:{args.dashboard_port}/login"),
+                ("JupyterLab", f"http://127.0.0.1:{args.jupyter_port}/api/status?token={token}"),
+                ("MLflow UI", f"http://127.0.0.1:{args.mlflow_port}/"),
+                ("Dagster UI", f"http://127.0.0.1:{args.dagster_port}/server_info")):
+            _wait_http(name, url, groups, began)
+        # the UIs first (two cores are busy starting them), then the simulator's ticks
         print(f"[6/6] live simulator ({tick:g} s ticks at {args.speed:g}x)", flush=True)
-        with ThreadPoolExecutor(1) as pool:  # it loads its state while the UIs start
-            simulator = pool.submit(start_detached, layout, tick, args.speed)
-            for name, url in (
-                    ("Dashboards", f"http://127.0.0.1:{args.dashboard_port}/login"),
-                    ("JupyterLab", f"http://127.0.0.1:{args.jupyter_port}/api/status?token={token}"),
-                    ("MLflow UI", f"http://127.0.0.1:{args.mlflow_port}/"),
-                    ("Dagster UI", f"http://127.0.0.1:{args.dagster_port}/server_info")):
-                _wait_http(name, url, groups, began)
-            pid = simulator.result()
+        pid = start_detached(layout, tick, args.speed)
         if settings.admin_password:
             login = "admin / the password in RUL_ADMIN_PASSWORD"
         elif password:
