@@ -11,7 +11,7 @@ import panel as pn
 import polars as pl
 
 from dashboards.exports import download_buttons
-from dashboards.format import badge, days, deferred, esc, html, link, local, to_pandas
+from dashboards.format import badge, days, esc, html, link, local, to_pandas
 from dashboards.strings import StringsView
 from simulator.thresholds import season_of
 
@@ -124,16 +124,18 @@ def build(session, app) -> tuple[str, pn.viewable.Viewable]:
         return df[mask[df.index.to_numpy()]]
 
     table.add_filter(pn.bind(visible, status_value=status_filter, text=search))
-    strings: list[StringsView] = []  # drawn after the table is on screen
-
-    def draw_strings():
-        strings.append(StringsView(data("status", "battery_status", site_id)))
-        return strings[0].pane
-
+    # the strings are drawn at the first refresh, once the table is on screen: drawn with the
+    # page, their nine charts held the table back by about a second in the browser
+    strings: list[StringsView] = []
+    strings_pane = pn.Column(html('<p class="note">Drawing the strings…</p>'),
+                             sizing_mode="stretch_width")
     seen = {"ts": now}
 
     def tick() -> None:
         env_pane.object = env_html()
+        if not strings:
+            strings.append(StringsView(data("status", "battery_status", site_id)))
+            strings_pane[:] = [strings[0].pane]
         newest = data("live", "newest")["ts"]
         if newest == seen["ts"]:
             return
@@ -162,6 +164,6 @@ def build(session, app) -> tuple[str, pn.viewable.Viewable]:
         pn.Row(status_filter, search, exports), table,
         html("<h2>Strings: block voltage against the string median</h2><p class='note'>A block "
              "far below its string's median is weak or shorted; a whole string spread wide is "
-             "imbalanced.</p>"), deferred(draw_strings, sizing_mode="stretch_width"),
+             "imbalanced.</p>"), strings_pane,
         sizing_mode="stretch_width")
     return f"{site['name']} ({site_id})", content
