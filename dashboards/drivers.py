@@ -52,6 +52,15 @@ def in_words(driver: str | None) -> str | None:
         return driver
     name, value, effect = match["name"], match["value"], float(match["effect"].replace(",", ""))
     label = WORDS.get(name, name.replace("_", " "))
-    shown = "not measured" if value == "n/a" else value
+    shown = "not measured" if value == "n/a" else _number(value)
     verb = "shortens" if effect < 0 else "lengthens"
     return f"{label}: {shown} — {verb} the forecast by {abs(effect):,.0f} days"
+
+
+def _number(value: str) -> str:
+    """Scores write values as they come (`1.59e+03`); a reader wants `1,590`."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return f"{number:,.0f}" if abs(number) >= 100 else f"{number:.3g}"

@@ -183,6 +183,28 @@ def champion_version(*, tracking_uri: str) -> int | None:
         return None
 
 
+def champion_details(*, tracking_uri: str, ui_url: str) -> dict[str, Any] | None:
+    """What the model page shows of the champion (version, run, metrics, tags, description,
+    registration time, the run's MLflow UI link); None before the first promotion or when
+    the store does not exist yet (nothing is created)."""
+    from mlflow.exceptions import MlflowException
+
+    prefix = "sqlite:///"
+    if tracking_uri.startswith(prefix) and not Path(tracking_uri.removeprefix(prefix)).exists():
+        return None
+    client = _client(tracking_uri)
+    try:
+        version = client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
+    except MlflowException:
+        return None
+    run = client.get_run(version.run_id)
+    return {"name": MODEL_NAME, "version": int(version.version), "run_id": version.run_id,
+            "metrics": dict(run.data.metrics), "tags": dict(version.tags),
+            "description": version.description or "",
+            "registered_at": dt.datetime.fromtimestamp(version.creation_timestamp / 1000, dt.UTC),
+            "url": run_url(ui_url, version.run_id, tracking_uri=tracking_uri)}
+
+
 def promote(version: int, reason: str, *, tracking_uri: str) -> None:
     """Make `version` the champion and keep why on the version (tag and description)."""
     client = _client(tracking_uri)

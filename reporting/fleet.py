@@ -237,23 +237,8 @@ class FleetReader:
 
     def model_info(self) -> dict | None:
         """The champion: version, run, metrics and the MLflow UI link; None before one is
-        promoted (MLflow is imported here only: it is slow to import)."""
-        from models.registry import CHAMPION, MODEL_NAME, _client, run_url
+        promoted (MLflow is imported there only: it is slow to import)."""
+        from models.registry import champion_details
 
-        uri = str(self.settings.mlflow_uri)
-        if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
-            return None
-        from mlflow.exceptions import MlflowException
-
-        client = _client(uri)
-        try:
-            version = client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
-        except MlflowException:
-            return None
-        run = client.get_run(version.run_id)
-        return {"name": MODEL_NAME, "version": int(version.version), "run_id": version.run_id,
-                "metrics": dict(run.data.metrics), "tags": dict(version.tags),
-                "description": version.description or "",
-                "registered_at": dt.datetime.fromtimestamp(version.creation_timestamp / 1000,
-                                                           dt.UTC),
-                "url": run_url(self.settings.mlflow_ui_url, version.run_id, tracking_uri=uri)}
+        return champion_details(tracking_uri=str(self.settings.mlflow_uri),
+                                ui_url=self.settings.mlflow_ui_url)

@@ -111,7 +111,7 @@ def _temperature_chart(env: pl.DataFrame):
 def build(session, app) -> tuple[str, pn.viewable.Viewable]:
     data = session.data
     status = data("status", "battery_status")
-    cards = html(_cards(session.data.reader.summary(status)), sizing_mode="stretch_width")
+    cards = html(_cards(data("status", "summary")), sizing_mode="stretch_width")
     sites = data("status", "site_overview")
     grid = html(_site_cards(sites), sizing_mode="stretch_width")
     latest = html(alerts_table(data("alerts", "alerts", limit=10)), sizing_mode="stretch_width")
@@ -120,8 +120,7 @@ def build(session, app) -> tuple[str, pn.viewable.Viewable]:
     seen = {"alerts": data("alerts", "alerts_version")}
 
     def tick() -> None:
-        current = data("status", "battery_status")
-        text = _cards(session.data.reader.summary(current))
+        text = _cards(data("status", "summary"))  # once per server, not once per session
         if cards.object != text:
             cards.object = text
         text = _site_cards(data("status", "site_overview"))

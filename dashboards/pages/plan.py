@@ -8,6 +8,7 @@ fleet-health PDF report downloads from here too."""
 from __future__ import annotations
 
 import io
+import re
 
 import hvplot.pandas  # noqa: F401  (registers .hvplot)
 import panel as pn
@@ -25,10 +26,30 @@ def _money(value: float, currency: str) -> str:
     return f"{value:,.0f} {currency}"
 
 
-def _table(frame: pl.DataFrame, css: str, **kwargs) -> pn.widgets.Tabulator:
-    return pn.widgets.Tabulator(to_pandas(frame), disabled=True, show_index=False,
+def _titles(frame: pl.DataFrame, currency: str) -> dict[str, str]:
+    """Column titles a manager reads: words, days and the currency instead of field names."""
+    words = {"site_id": "site", "string_id": "string", "battery_id": "battery",
+             "battery_model": "model", "strings_whole": "whole strings",
+             "unscored": "no forecast", "blocks_due": "blocks due", "share_due": "share due",
+             "whole_string": "whole string", "earliest_date": "earliest date",
+             "expected_date": "expected date (P50)", "latest_date": "latest date (P90)",
+             "due_within": "due within (days, P50)", "due_p10_within": "due within (days, P10)",
+             "cost": f"cost ({currency})", "unit_cost": f"unit cost ({currency})"}
+    for column in frame.columns:
+        if match := re.fullmatch(r"(blocks_due|cost)_(\d+)", column):
+            kind = "blocks due" if match[1] == "blocks_due" else f"cost ({currency})"
+            words[column] = f"{kind}, {match[2]} d"
+    return {c: words[c] for c in frame.columns if c in words}
+
+
+def _table(frame: pl.DataFrame, css: str, currency: str, **kwargs) -> pn.widgets.Tabulator:
+    """Dates without a time of day, money in whole units, titles with their units."""
+    shown = frame.with_columns(
+        [pl.col(c).dt.date() for c, t in frame.schema.items() if isinstance(t, pl.Datetime)]
+        + [pl.col(c).round(0) for c in frame.columns if c.startswith(("cost", "unit_cost"))])
+    return pn.widgets.Tabulator(to_pandas(shown), disabled=True, show_index=False,
                                 pagination="local", page_size=50, sizing_mode="stretch_width",
-                                css_classes=[css], **kwargs)
+                                css_classes=[css], titles=_titles(frame, currency), **kwargs)
 
 
 def _plan_view(session, reader, horizon: int) -> pn.Column:
@@ -58,16 +79,17 @@ def _plan_view(session, reader, horizon: int) -> pn.Column:
         cards,
         html("<h2>Cost per site</h2><p class='note'>Each horizon includes the shorter ones; "
              "one visit per string (fixed cost) plus the blocks, or the whole string.</p>"),
-        _table(sites.select(site_cols), "plan-sites"),
+        _table(sites.select(site_cols), "plan-sites", plan.currency),
         download_buttons(session, f"plan-sites-{horizon}d", lambda: sites.select(site_cols)),
         html("<h2>By site and string</h2>"),
-        _table(strings.sort("site_id", "earliest_date"), "plan-strings", groupby=["site_id"]),
+        _table(strings.sort("site_id", "earliest_date"), "plan-strings", plan.currency,
+               groupby=["site_id"]),
         download_buttons(session, f"plan-strings-{horizon}d", lambda: strings),
         html("<h2>Blocks</h2><p class='note'>Expected date = scored day + P50; the interval runs "
              "from the P10 date (earliest) to the P90 date.</p>"),
         _table(blocks.select("battery_id", "site_id", "string_id", "position", "battery_model",
                              "expected_date", "earliest_date", "latest_date", "due_within",
-                             "due_p10_within", "unit_cost"), "plan-blocks"),
+                             "due_p10_within", "unit_cost"), "plan-blocks", plan.currency),
         download_buttons(session, f"plan-blocks-{horizon}d", lambda: blocks),
         sizing_mode="stretch_width")
 
