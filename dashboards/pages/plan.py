@@ -44,9 +44,11 @@ def _titles(frame: pl.DataFrame, currency: str) -> dict[str, str]:
 
 def _table(frame: pl.DataFrame, css: str, currency: str, **kwargs) -> pn.widgets.Tabulator:
     """Dates without a time of day, money in whole units, titles with their units."""
-    shown = frame.with_columns(
-        [pl.col(c).dt.date() for c, t in frame.schema.items() if isinstance(t, pl.Datetime)]
-        + [pl.col(c).round(0) for c in frame.columns if c.startswith(("cost", "unit_cost"))])
+    shown = frame.with_columns(  # ISO dates as text: they sort right and show no midnight
+        [pl.col(c).dt.strftime("%Y-%m-%d") for c, t in frame.schema.items()
+         if isinstance(t, pl.Datetime | pl.Date)]
+        + [pl.col(c).round(0).cast(pl.Int64) for c in frame.columns
+           if c.startswith(("cost", "unit_cost"))])
     return pn.widgets.Tabulator(to_pandas(shown), disabled=True, show_index=False,
                                 pagination="local", page_size=50, sizing_mode="stretch_width",
                                 css_classes=[css], titles=_titles(frame, currency), **kwargs)
