@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import panel as pn
 import polars as pl
+from bokeh.models import NumberFormatter
 
 from reporting.fleet import LOCAL_TZ
 
@@ -35,6 +36,14 @@ def esc(value: object) -> str:
     return html_lib.escape("" if value is None else str(value))
 
 
+def notify(kind: str, text: str, duration: int = 6000) -> None:
+    """A toast ("success", "error", ...) showing `text` as plain text. Panel's toasts (Notyf)
+    insert their message as HTML, and messages carry user text (names, errors quoting input),
+    so it is escaped here, for every page."""
+    if pn.state.notifications is not None:
+        getattr(pn.state.notifications, kind)(esc(text), duration=duration)
+
+
 def local(ts: dt.datetime | None, with_zone: bool = True) -> str:
     """A UTC time as the sites read it (ICT = Asia/Bangkok, UTC+7)."""
     if ts is None:
@@ -45,6 +54,36 @@ def local(ts: dt.datetime | None, with_zone: bool = True) -> str:
 
 def days(value: float | None) -> str:
     return "—" if value is None or math.isnan(value) else f"{value:,.0f} d"
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def number(value: float | None, decimals: int = 1, unit: str = "") -> str:
+    """A measured figure at the precision it deserves, with its unit ("31.2 °C", "4.25 mΩ");
+    "—" when not measured, never a zero."""
+    if _missing(value):
+        return "—"
+    return f"{value:,.{decimals}f}" + (f" {unit}" if unit else "")
+
+
+def percent(share: float | None, decimals: int = 1) -> str:
+    """A share (0.041667) as people read it: "4.2 %"."""
+    return "—" if _missing(share) else f"{share * 100:,.{decimals}f} %"
+
+
+def number_format(decimals: int = 0) -> NumberFormatter:
+    """A table column's numbers: thousands separated, `decimals` places, a gap as "—" (not
+    NaN; a whole-number column with a gap arrives as floats)."""
+    places = f".{'0' * decimals}" if decimals else ""
+    return NumberFormatter(format=f"0,0{places}", nan_format="—", null_format="—",
+                           text_align="right")
+
+
+def yes_no(value: bool | None) -> str:
+    """A flag in words instead of `true`/`false`."""
+    return "—" if value is None else "Yes" if value else "No"
 
 
 def badge(status: str | None) -> str:

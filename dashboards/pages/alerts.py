@@ -18,7 +18,7 @@ from alerting.store import ALERTS, STATUSES
 from core import users
 from dashboards import actions
 from dashboards.exports import download_buttons
-from dashboards.format import LOCAL, badge, esc, html, link, to_pandas
+from dashboards.format import LOCAL, badge, esc, html, link, notify, to_pandas
 
 LIMIT = 5000  # newest alerts read per view; the page says when a view holds more
 EVENT_LIMIT = 500  # newest audit rows shown
@@ -31,6 +31,9 @@ SHOWN = {"alert_id": "ID", "_severity": "Severity", "_status": "Status",
          "_entity": "Battery / string", "type": "Type", "_value": "Value / limit",
          "message": "Message", "acknowledged_by": "Ack. by", "acknowledged_at": "Ack. at (ICT)",
          "note": "Note"}
+# Long text wraps in its cell (Tabulator's "textarea" formatter escapes it). No cell tooltips:
+# Tabulator inserts a tooltip's text as HTML, so a note such as `<img onerror=...>` would run.
+WRAPPED = {c: {"type": "textarea"} for c in ("message", "note")}
 EVENTS_SHOWN = {"event_id": "#", "ts": "Time (ICT)", "alert_id": "Alert", "actor": "Who",
                 "action": "Action", "_change": "From → to", "note": "Note"}
 
@@ -41,11 +44,13 @@ def _value(row: dict) -> str:
     if row["value"] is None:
         return "—"
     limit = "—" if row["threshold"] is None else f"{row['threshold']:.{digits}f}"
-    return f"{row['value']:.{digits}f} / {limit} {unit}".rstrip()
+    return esc(f"{row['value']:.{digits}f} / {limit} {unit}".rstrip())
 
 
 def table_frame(alerts: pl.DataFrame) -> pl.DataFrame:
-    """The alert table's columns (HTML helpers start with `_`; exports drop them)."""
+    """The alert table's columns (HTML helpers start with `_`; exports drop them). The helpers
+    are shown as HTML, so every value in them is escaped here; user text (notes, names) stays
+    in the plain columns, which the table shows as text."""
     rows = alerts.to_dicts()
 
     def entity(r: dict) -> str:
@@ -112,11 +117,6 @@ def update_table(table: pn.widgets.Tabulator, new: pd.DataFrame, key: str) -> No
         table.stream(fresh, follow=False)
 
 
-def _notify(kind: str, text: str) -> None:
-    if pn.state.notifications is not None:
-        getattr(pn.state.notifications, kind)(text, duration=6000)
-
-
 def _local_bounds(dates) -> tuple[dt.datetime | None, dt.datetime | None]:
     """A range of local dates as UTC instants [first midnight, midnight after the last)."""
     if not dates or dates[0] is None:
@@ -159,7 +159,7 @@ def build(session, app) -> tuple[str, pn.viewable.Viewable]:
         return data("alerts", "alerts", since=since, until=until, limit=LIMIT,
                     **{k: v for k, v in filters.items() if v})
 
-    state = {"frame": table_frame(read())}
+    state = {"frame": table_frame(read()), "settle": True}  # see `reread`
     state["version"] = data("alerts", "alerts_version")
     counts = html(counts_html(state["frame"], state["frame"].height >= LIMIT),
                   sizing_mode="stretch_width")
@@ -168,10 +168,9 @@ def build(session, app) -> tuple[str, pn.viewable.Viewable]:
         disabled=True, show_index=False, selectable=1, sizing_mode="stretch_width",
         css_classes=["alerts-table"], titles=SHOWN, sorters=[{"field": "alert_id", "dir": "desc"}],
         formatters={"opened_at": WHEN, "last_seen_at": WHEN, "acknowledged_at": WHEN,
-                    **{c: {"type": "html"} for c in SHOWN if c.startswith("_")}},
+                    **WRAPPED, **{c: {"type": "html"} for c in SHOWN if c.startswith("_")}},
         widths={"_severity": 105, "_status": 125, "message": 280, "note": 220},
-        frozen_columns=["alert_id"],
-        configuration={"columnDefaults": {"tooltip": True}})
+        frozen_columns=["alert_id"])
 
     def selected() -> dict | None:
         if not table.selection or table.selection[0] >= len(table.value):
@@ -239,6 +238,13 @@ def build(session, app) -> tuple[str, pn.viewable.Viewable]:
         refresh_events()
         show_selected()
 
+    def reread(*_) -> None:
+        """Refresh now and once more at the next tick: this read may be the shared cache's
+        stale copy (served while it refreshes in the background), which would otherwise stay on
+        screen until the store changes again, hiding an acknowledgement made elsewhere."""
+        refresh()
+        state["settle"] = True
+
     def on_select(*_) -> None:
         show_selected()
         refresh_events()
@@ -251,24 +257,26 @@ def build(session, app) -> tuple[str, pn.viewable.Viewable]:
             fn(app.settings, app.users_db, session.user, row["alert_id"], note.value_input)
         except (users.UserStoreError, actions.ActionError) as exc:
             message.object = f'<p class="action-error">{esc(exc)}</p>'
-            _notify("error", str(exc))
+            notify("error", str(exc))
             return
         data.cache.clear()
         note.value = ""
         text = f"Alert {row['alert_id']} {done} by {session.user}."
         message.object = f'<p class="action-ok">{esc(text)}</p>'
-        _notify("success", text)
+        notify("success", text)
         refresh()
 
     ack.on_click(lambda _: act(actions.acknowledge_alert, "acknowledged"))
     resolve.on_click(lambda _: act(actions.resolve_alert, "resolved"))
     for widget in (site, kind, severity, status, dates, battery):
-        widget.param.watch(refresh, "value")
+        widget.param.watch(reread, "value")
     table.param.watch(on_select, "selection")
     show_selected()
 
     def tick() -> None:
         if data("alerts", "alerts_version") != state["version"]:
+            reread()
+        elif state.pop("settle", False):
             refresh()
 
     session.on_tick(tick)

@@ -18,7 +18,7 @@ from bokeh.models.widgets.tables import DateFormatter, NumberFormatter
 from core import users
 from dashboards import actions
 from dashboards.exports import download_buttons
-from dashboards.format import esc, html, to_pandas
+from dashboards.format import esc, html, notify, to_pandas
 from dashboards.simulator_parts import Picker, parse_time, status_html
 from simulator.live.scenarios import CATALOGUE, DEFAULT_OUTAGE_S, OFFSETS
 
@@ -184,15 +184,13 @@ def build(session, app) -> tuple[str, pn.viewable.Viewable]:
             await asyncio.to_thread(call)
         except (users.UserStoreError, actions.ActionError, RuntimeError) as exc:
             message.object = f'<p class="sim-msg err" id="sim-error">{esc(exc)}</p>'
-            if pn.state.notifications is not None:
-                pn.state.notifications.error(str(exc), duration=8000)
+            notify("error", str(exc), 8000)
             return
         finally:
             button.loading = False
         data.cache.clear()
         message.object = f'<p class="sim-msg ok" id="sim-ok">{esc(done)}</p>'
-        if pn.state.notifications is not None:
-            pn.state.notifications.success(done, duration=5000)
+        notify("success", done, 5000)
         refresh()
         show_offsets()
 
