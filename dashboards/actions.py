@@ -1,14 +1,17 @@
-"""Everything a page can change, each checked on the server against the user's role as the
-store holds it at that moment (a hidden button is a courtesy, this is the rule), and each
-recorded with the user and the time: alert acknowledgements and resolutions in the alert
-store's audit trail, scenario changes in the simulator's control log, user changes in the user
-store's audit."""
+"""Everything a page can change, each checked on the server against the user store at that
+moment (a hidden button is a courtesy, this is the rule): the session the page was opened with
+must still be alive (not signed out, not ended by a password or role change or a removal), the
+role must allow the action, and a user with a one-time password may do nothing but change it.
+Each action is recorded with the user and the time: alert acknowledgements and resolutions in
+the alert store's audit trail, scenario changes in the simulator's control log, user changes in
+the user store's audit."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Self
 
-from core import users
+from core import sessions, users
 from core.layout import Layout
 from core.settings import Settings
 
@@ -17,14 +20,32 @@ class ActionError(Exception):
     """An action that cannot be done; the message is shown to the user as is."""
 
 
-def _check(users_db: Path, user: str, action: str) -> None:
-    role = users.get_role(users_db, user)
-    if role is None:
-        raise users.PermissionDenied(f"user {user!r} no longer exists")
-    users.require(role, action, user)
+class Actor(str):
+    """A signed-in user's name bound to the token of the server-side session it acts through:
+    pages pass it wherever a user name goes, and every action here checks the session."""
+
+    token: str
+
+    def __new__(cls, name: str, token: str) -> Self:
+        actor = super().__new__(cls, name)
+        actor.token = token
+        return actor
 
 
-def acknowledge_alert(settings: Settings, users_db: Path, user: str, alert_id: int,
+def _check(users_db: Path, user: Actor, action: str, *, own_password: bool = False) -> None:
+    """Refuse unless `user` acts through a live session of theirs whose role allows `action`;
+    while the password must be changed, only the own-password change (`own_password`) is."""
+    # a bare name (no token) is refused like an ended session: fail closed
+    account = sessions.resolve(users_db, getattr(user, "token", None))
+    if account is None or account.username != user:
+        raise users.PermissionDenied("your session has ended: sign in again")
+    if account.must_change and not own_password:
+        raise users.PermissionDenied("set your own password first: the one you signed in with "
+                                     "was for one use")
+    users.require(account.role, action, user)
+
+
+def acknowledge_alert(settings: Settings, users_db: Path, user: Actor, alert_id: int,
                       note: str | None) -> dict:
     from alerting.store import acknowledge
 
@@ -32,7 +53,7 @@ def acknowledge_alert(settings: Settings, users_db: Path, user: str, alert_id: i
     return _alert_change(settings, acknowledge, alert_id, user, note)
 
 
-def resolve_alert(settings: Settings, users_db: Path, user: str, alert_id: int,
+def resolve_alert(settings: Settings, users_db: Path, user: Actor, alert_id: int,
                   note: str | None) -> dict:
     from alerting.store import resolve
 
@@ -62,7 +83,7 @@ def _control(settings: Settings):
     return Control(Layout(settings.data_dir).live_dir)
 
 
-def apply_scenario(settings: Settings, users_db: Path, user: str, name: str, target: str,
+def apply_scenario(settings: Settings, users_db: Path, user: Actor, name: str, target: str,
                    duration_s: float | None, params: dict[str, float]) -> dict:
     from core.live import targets
     from simulator.live.scenarios import ScenarioError, check_scenario
@@ -75,13 +96,13 @@ def apply_scenario(settings: Settings, users_db: Path, user: str, name: str, tar
     return _control(settings).apply(name, target, duration_s, params, by=f"dashboard:{user}")
 
 
-def clear_scenarios(settings: Settings, users_db: Path, user: str,
+def clear_scenarios(settings: Settings, users_db: Path, user: Actor,
                     scenario_id: str | None = None) -> list[dict]:
     _check(users_db, user, users.CONTROL_SIMULATOR)
     return _control(settings).clear(scenario_id, by=f"dashboard:{user}")
 
 
-def adjust(settings: Settings, users_db: Path, user: str, target: str,
+def adjust(settings: Settings, users_db: Path, user: Actor, target: str,
            values: dict[str, float], reset: bool) -> dict:
     from core.live import targets
     from simulator.live.scenarios import ScenarioError, check_offset
@@ -96,7 +117,7 @@ def adjust(settings: Settings, users_db: Path, user: str, target: str,
     return _control(settings).adjust(target, values, reset, by=f"dashboard:{user}")
 
 
-def start_simulator(settings: Settings, users_db: Path, user: str, tick_s: float = 5.0,
+def start_simulator(settings: Settings, users_db: Path, user: Actor, tick_s: float = 5.0,
                     speed: float = 60.0) -> int:
     from core.live import start_detached
 
@@ -110,7 +131,7 @@ def start_simulator(settings: Settings, users_db: Path, user: str, tick_s: float
         raise ActionError(str(exc)) from None
 
 
-def stop_simulator(settings: Settings, users_db: Path, user: str) -> int | None:
+def stop_simulator(settings: Settings, users_db: Path, user: Actor) -> int | None:
     from core.live import stop
 
     _check(users_db, user, users.CONTROL_SIMULATOR)
@@ -125,24 +146,34 @@ def _now() -> str:
     return now_iso()
 
 
-def add_user(users_db: Path, actor: str, username: str, role: str, password: str) -> None:
+def add_user(users_db: Path, actor: Actor, username: str, role: str, password: str) -> None:
     _check(users_db, actor, users.MANAGE_USERS)
     users.add_user(users_db, username, role, password, by=f"dashboard:{actor}")
 
 
-def remove_user(users_db: Path, actor: str, username: str) -> None:
+def remove_user(users_db: Path, actor: Actor, username: str) -> None:
     _check(users_db, actor, users.MANAGE_USERS)
     users.remove_user(users_db, username, by=f"dashboard:{actor}")
 
 
-def set_role(users_db: Path, actor: str, username: str, role: str) -> None:
+def set_role(users_db: Path, actor: Actor, username: str, role: str) -> None:
     _check(users_db, actor, users.MANAGE_USERS)
     users.set_role(users_db, username, role, by=f"dashboard:{actor}")
 
 
-def set_password(users_db: Path, actor: str, username: str, password: str) -> None:
-    """Every user may change their own password; admins reset anyone's, and a reset one must
-    be changed by its owner at the next sign-in."""
-    _check(users_db, actor, users.READ if actor == username else users.MANAGE_USERS)
-    users.set_password(users_db, username, password, by=f"dashboard:{actor}",
-                       must_change=actor != username)
+def set_password(users_db: Path, actor: Actor, username: str, password: str) -> None:
+    """An admin resets another user's password: their sessions end and they must choose their
+    own at the next sign-in. One's own goes through `change_own_password`."""
+    if username == actor:
+        raise ActionError("to change your own password, give the current one under "
+                          "'Your account'")
+    _check(users_db, actor, users.MANAGE_USERS)
+    users.set_password(users_db, username, password, by=f"dashboard:{actor}", must_change=True)
+
+
+def change_own_password(users_db: Path, actor: Actor, current: str, new: str) -> None:
+    """Every user may change their own password, giving the current one; their other sessions
+    end, the one making the change stays signed in."""
+    _check(users_db, actor, users.READ, own_password=True)
+    users.change_own_password(users_db, actor, current, new,
+                              keep_session=sessions.key(actor.token))

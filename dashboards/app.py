@@ -13,11 +13,13 @@ from pathlib import Path
 import panel as pn
 import tornado.web
 
-from core import users
+from core import sessions
 from core.layout import Layout
 from core.settings import Settings
-from dashboards.auth import FleetAuth, session_user
+from dashboards.actions import Actor
+from dashboards.auth import COOKIE, FleetAuth, session_token
 from dashboards.cache import CachedReader
+from dashboards.security import harden, public_patterns
 from dashboards.shell import Session, shell
 from reporting.fleet import FleetReader
 
@@ -37,15 +39,18 @@ class App:
     @classmethod
     def create(cls, settings: Settings) -> App:
         layout = Layout(settings.data_dir)
-        secret = users.ensure_cookie_secret(layout.cookie_secret_path)
+        secret = sessions.ensure_cookie_secret(layout.cookie_secret_path)
         return cls(settings, CachedReader(FleetReader(settings)), layout.users_db, secret)
 
     def session(self) -> Session | None:
-        """The signed-in user of the current Panel session (from the signed cookie, checked
-        against the store: a removed user has no session)."""
-        name = session_user(pn.state.cookies.get("user"), self.secret)
-        role = users.get_role(self.users_db, name) if name else None
-        return Session(name, role, self.data, self.users_db) if role else None
+        """The signed-in user of the current Panel session: the cookie's token resolved by the
+        store, so an ended or expired session, or a removed user, has none."""
+        token = session_token(pn.state.cookies.get(COOKIE), self.secret)
+        account = sessions.resolve(self.users_db, token) if token else None
+        if token is None or account is None:
+            return None
+        return Session(Actor(account.username, token), account.role, self.data, self.users_db,
+                       must_change=account.must_change)
 
 
 def _pages() -> dict:
@@ -55,6 +60,11 @@ def _pages() -> dict:
             "model": model, "simulator": simulator, "admin": admin}
 
 
+def page_keys() -> tuple[str, ...]:
+    """The app's page paths without the slash (where a sign-in may send the browser next)."""
+    return tuple(_pages())
+
+
 def applications(app: App) -> dict:
     """One Panel app per path; each builds its page for the signed-in session."""
     def make(key: str, module):
@@ -62,7 +72,12 @@ def applications(app: App) -> dict:
             session = app.session()
             if session is None:  # the auth provider lets nobody in without a session
                 return pn.pane.Markdown("Your session has ended: [sign in](/login) again.")
-            title, content = module.build(session, app)
+            if session.must_change:  # a one-time password opens nothing but its own change
+                from dashboards.pages.admin import must_change
+
+                title, content = must_change(session, app)
+            else:
+                title, content = module.build(session, app)
             return shell(session, key, title, content)
         return page
     return {key: make(key, module) for key, module in _pages().items()}
@@ -74,7 +89,8 @@ class Home(tornado.web.RequestHandler):
 
 
 def server_kwargs(app: App, port: int, address: str) -> dict:
-    """What `pn.serve` needs besides the pages: auth, static files, the `/` redirect."""
+    """What `pn.serve` needs besides the pages: auth, static files, the `/` redirect, and the
+    sign-in page's own assets without a session (`dashboards.security.public_patterns`)."""
     # callbacks (deferred charts, ticks) on worker threads: a page drawing its charts does
     # not hold up another user's request on the server's event loop
     pn.extension("tabulator", notifications=True, inline=False, nthreads=WORKER_THREADS)
@@ -83,7 +99,7 @@ def server_kwargs(app: App, port: int, address: str) -> dict:
     reports.mkdir(parents=True, exist_ok=True)  # Panel refuses a static folder that is missing
     return {"auth_provider": FleetAuth(app.users_db, app.secret), "cookie_secret": app.secret,
             "static_dirs": {"assets": str(STATIC), "reports": str(reports)},
-            "extra_patterns": [(r"/", Home)],
+            "extra_patterns": [(r"/", Home), *public_patterns(STATIC)],
             "title": {k: f"{k.title()} · Thai Battery Fleet RUL" for k in _pages()},
             "websocket_origin": [f"{address}:{port}", f"localhost:{port}"], "admin": False, "show": False}
 
@@ -91,11 +107,14 @@ def server_kwargs(app: App, port: int, address: str) -> dict:
 def build_server(settings: Settings, port: int, address: str = "127.0.0.1"):
     """A started-but-not-running server (tests run its IO loop in a thread)."""
     app = App.create(settings)
-    return pn.serve(applications(app), port=port, address=address, start=False, threaded=False,
-                    **server_kwargs(app, port, address))
+    server = pn.serve(applications(app), port=port, address=address, start=False,
+                      threaded=False, **server_kwargs(app, port, address))
+    harden(server._tornado)  # security headers on every response (Bokeh exposes no setting)
+    return server
 
 
 def serve(settings: Settings, port: int, address: str = "127.0.0.1") -> None:
-    """Serve until interrupted."""
-    app = App.create(settings)
-    pn.serve(applications(app), port=port, address=address, start=True, **server_kwargs(app, port, address))
+    """Serve until interrupted (Panel's SIGINT handler stops the loop)."""
+    server = build_server(settings, port, address)
+    server.start()
+    server.io_loop.start()

@@ -1,14 +1,16 @@
 """Sign-in for the dashboards: our own login page (Panel's default one loads its logo from a
-CDN, PLATFORM_NOTES), passwords checked against the argon2 hashes of the user store
-(`core.users`), failed attempts throttled there, and a signed session cookie that the server
-stops accepting after `SESSION_HOURS`, whatever the browser keeps.
+CDN, PLATFORM_NOTES), passwords checked against the argon2 hashes of the user store with
+failed attempts throttled per client address (`core.sessions`), and a server-side session
+whose random token is all the signed cookie carries.
 
-Every HTTP request and websocket of a page passes `get_user`, so a user removed from the store
-loses access at the next request. Roles are looked up per request too: a demoted engineer
-cannot act on an alert from a page opened before the change."""
+Every HTTP request and websocket of a page passes `get_user`, which looks the token up in the
+store: a session ended by sign-out, a password or role change or a removal, or older than
+`SESSION_HOURS`, opens nothing, whatever the browser kept. Roles are looked up per request too:
+a demoted engineer cannot act on an alert from a page opened before the change."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -17,17 +19,19 @@ import tornado.web
 from panel.auth import BasicAuthProvider
 from tornado.web import decode_signed_value
 
-from core import users
+from core import sessions
+from core.sessions import SESSION_HOURS
 
-SESSION_HOURS = 8  # one shift: a session left open on a control-room screen ends with it
-COOKIE = "user"  # the name Panel reads `pn.state.user` from
+COOKIE = "rul_session"  # not Panel's `user`: the value is a session token, not a user name
 TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True)
+# a plain query string: `id=DC-BKK-01&battery=...`; anything else is dropped with the target
+_PLAIN_QUERY = re.compile(r"[A-Za-z0-9_.~=&:+-]*")
 
 
-def session_user(cookie_value: str | bytes | None, secret: str) -> str | None:
-    """The user a signed cookie names, if the signature holds and it is younger than a
-    session; None otherwise."""
+def session_token(cookie_value: str | bytes | None, secret: str) -> str | None:
+    """The session token a signed cookie carries, if the signature holds and it is younger than
+    a session; None otherwise. Whether the session is still alive is the store's to say."""
     if not cookie_value:
         return None
     decoded = decode_signed_value(secret, COOKIE, cookie_value, max_age_days=SESSION_HOURS / 24)
@@ -35,8 +39,15 @@ def session_user(cookie_value: str | bytes | None, secret: str) -> str | None:
 
 
 def _safe_next(url: str | None) -> str:
-    """Only local paths: a login link cannot send the user to another site."""
-    return url if url and url.startswith("/") and not url.startswith("//") else "/fleet"
+    """Where to go after sign-in: only one of the app's own pages (or `/`), with its query string
+    when that is plain; anything else (another site, `/\\host`, an unknown path) goes to the
+    fleet page."""
+    from dashboards.app import page_keys  # app imports this module
+
+    path, _, query = (url or "").partition("?")
+    if path in {"/", *(f"/{key}" for key in page_keys())}:
+        return f"{path}?{query}" if query and _PLAIN_QUERY.fullmatch(query) else path
+    return "/fleet"
 
 
 class LoginHandler(tornado.web.RequestHandler):
@@ -57,24 +68,35 @@ class LoginHandler(tornado.web.RequestHandler):
     def post(self) -> None:
         self.check_xsrf_cookie()
         username = self.get_argument("username", "").strip()
-        result = users.authenticate(self.users_db, username, self.get_argument("password", ""))
+        address = self.request.remote_ip or "unknown"
+        result = sessions.authenticate(self.users_db, username,
+                                       self.get_argument("password", ""), address)
         if not result.ok:
             # the page itself answers 200 with the reason, as sign-in forms do (a 401 would
             # be a console error in every browser); the lock is enforced all the same
-            if result.status == users.LOCKED:
-                message = (f"Too many failed sign-ins for this account: try again in "
+            if result.status == sessions.LOCKED:
+                message = (f"Too many failed sign-ins: try again in "
                            f"{max(1, round(result.retry_after_s / 60))} min.")
             else:
                 message = "Wrong user name or password."
             self._page(message, "error", username)
             return
-        self.set_secure_cookie(COOKIE, username, expires_days=SESSION_HOURS / 24, httponly=True,
+        previous = session_token(self.get_cookie(COOKIE), self.settings["cookie_secret"])
+        if previous:  # a new sign-in in this browser replaces its old session
+            sessions.end(self.users_db, previous)
+        token = sessions.start(self.users_db, result.username, address)
+        self.set_secure_cookie(COOKIE, token, expires_days=SESSION_HOURS / 24, httponly=True,
                                samesite="Strict", path="/")
         self.redirect(_safe_next(self.get_argument("next", None)))
 
 
 class LogoutHandler(tornado.web.RequestHandler):
+    users_db: Path  # set by FleetAuth
+
     def get(self) -> None:
+        token = session_token(self.get_cookie(COOKIE), self.settings["cookie_secret"])
+        if token:
+            sessions.end(self.users_db, token)
         self.clear_cookie(COOKIE, path="/")
         self.clear_cookie("is_guest", path="/")
         self.redirect("/login")
@@ -90,8 +112,9 @@ class FleetAuth(BasicAuthProvider):
     @property
     def get_user(self):
         def get_user(handler: tornado.web.RequestHandler) -> str | None:
-            name = session_user(handler.get_cookie(COOKIE), self.secret)
-            return name if name and users.get_role(self.users_db, name) else None
+            token = session_token(handler.get_cookie(COOKIE), self.secret)
+            account = sessions.resolve(self.users_db, token)
+            return account.username if account else None
         return get_user
 
     @property
@@ -100,4 +123,4 @@ class FleetAuth(BasicAuthProvider):
 
     @property
     def logout_handler(self):
-        return LogoutHandler
+        return type("FleetLogoutHandler", (LogoutHandler,), {"users_db": self.users_db})

@@ -1,17 +1,22 @@
 """What every page shares: the header with navigation and the signed-in user, the live/stale
 indicator, the SIMULATION banner while any scenario runs, and one periodic callback per
 session that refreshes them and whatever the page registered (`on_tick`). Each tick reads
-through the server-wide cache, so a page costs the warehouse nothing extra per session."""
+through the server-wide cache, so a page costs the warehouse nothing extra per session; it also
+asks the user store whether the sign-in session is still alive, and once it has ended (signed
+out elsewhere, password or role changed, user removed, 8 hours passed) the page is replaced by
+a sign-in link and stops ticking, so an open tab shows and does nothing more."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import panel as pn
 
-from core import users
+from core import sessions, users
+from dashboards.actions import Actor
 from dashboards.cache import CachedReader
 from dashboards.format import esc, html, local
 
@@ -22,18 +27,30 @@ NAV = (("fleet", "Fleet"), ("alerts", "Alerts"), ("plan", "Replacement plan"),
        ("model", "Model"), ("simulator", "Simulator"))
 
 
+ENDED = ('<p class="session-ended" id="session-ended">Your session has ended: '
+         '<a href="/login">sign in again</a>.</p>')
+
+
 @dataclass
 class Session:
-    """One browser session: who is signed in and the shared reader."""
+    """One browser session: who is signed in (a name bound to its server-side session, passed
+    as is to `dashboards.actions`), the role and must-change flag at page load, the shared
+    reader."""
 
-    user: str
+    user: Actor
     role: str
     data: CachedReader
-    users_db: object
+    users_db: Path
+    must_change: bool = False
     ticks: list[Callable[[], None]] = field(default_factory=list)
 
     def can(self, action: str) -> bool:
         return users.allowed(self.role, action)
+
+    def alive(self) -> bool:
+        """Whether the store still holds this session for this user."""
+        account = sessions.resolve(self.users_db, self.user.token)
+        return account is not None and account.username == self.user
 
     def on_tick(self, fn: Callable[[], None]) -> None:
         self.ticks.append(fn)
@@ -77,7 +94,14 @@ def shell(session: Session, page: str, title: str, content: pn.viewable.Viewable
     live = html(_indicator(session.data("live", "newest")), sizing_mode="stretch_width")
     banner = html(_banner(session.data("live", "simulator")), sizing_mode="stretch_width")
 
+    page = pn.Column(header, banner, live, html(f"<h1>{esc(title)}</h1>"), content,
+                     sizing_mode="stretch_width", css_classes=["page"])
+
     def tick() -> None:
+        if not session.alive():
+            page.objects = [html(ENDED, sizing_mode="stretch_width")]
+            callback.stop()
+            return
         live.object = _indicator(session.data("live", "newest"))
         text = _banner(session.data("live", "simulator"))
         if banner.object != text:
@@ -85,6 +109,5 @@ def shell(session: Session, page: str, title: str, content: pn.viewable.Viewable
         for fn in session.ticks:
             fn()
 
-    pn.state.add_periodic_callback(tick, period=TICK_MS)
-    return pn.Column(header, banner, live, html(f"<h1>{esc(title)}</h1>"), content,
-                     sizing_mode="stretch_width", css_classes=["page"])
+    callback = pn.state.add_periodic_callback(tick, period=TICK_MS)
+    return page

@@ -22,8 +22,9 @@ from simulator.config import DEFAULT_FLEET_PATH
 
 DAYS = 45  # more than the 14 days a forecast needs
 SEED = 5
-PASSWORDS = {"admin": "admin-password-1", "eng": "engineer-password-1",
-             "vic": "viewer-password-1"}
+# strong and unrelated to the names: the password policy refuses "admin-password-1"
+PASSWORDS = {"admin": "copper lantern drifts north", "eng": "violet harbour seven kites",
+             "vic": "mossy piano under glass"}
 ROLES = {"admin": "admin", "eng": "engineer", "vic": "viewer"}
 RUNAWAY_BATTERY_POSITION = 3  # the block of the big site's first string that runs away
 

@@ -18,9 +18,10 @@ from dashboard_data import clone, shared_dashboard
 from tornado.web import create_signed_value
 
 from alerting.store import alert_events, list_alerts
-from core import users
+from core import sessions, users
 from dashboards import actions
-from dashboards.auth import SESSION_HOURS, session_user
+from dashboards.actions import Actor
+from dashboards.auth import COOKIE, SESSION_HOURS, session_token
 from dashboards.cache import TTLCache
 from dashboards.drivers import in_words
 from dashboards.exports import csv_bytes, excel_bytes
@@ -107,22 +108,28 @@ def test_reading_never_creates_or_locks_the_alert_store(private):
     assert not db.exists()
 
 
+def signed_in(db, name: str) -> Actor:
+    """A user as a page holds them: the name bound to a live server-side session."""
+    return Actor(name, sessions.start(db, name, "127.0.0.1"))
+
+
 def test_a_viewer_is_refused_every_action_by_the_server(private):
     db, s = private.layout.users_db, private.settings
+    vic = signed_in(db, "vic")
     alert = list_alerts(private.layout.alerts_db, status="open")["alert_id"][0]
     refused = [
-        lambda: actions.acknowledge_alert(s, db, "vic", alert, "seen"),
-        lambda: actions.resolve_alert(s, db, "vic", alert, None),
-        lambda: actions.apply_scenario(s, db, "vic", "hvac_failure", "DC-BKK-01", None, {}),
-        lambda: actions.clear_scenarios(s, db, "vic"),
-        lambda: actions.adjust(s, db, "vic", "DC-BKK-01", {"temperature": 2.0}, False),
-        lambda: actions.stop_simulator(s, db, "vic"),
-        lambda: actions.add_user(db, "vic", "mallory", "admin", "long-enough-pw"),
-        lambda: actions.set_role(db, "vic", "vic", "admin"),
-        lambda: actions.set_password(db, "vic", "eng", "another-password"),
+        lambda: actions.acknowledge_alert(s, db, vic, alert, "seen"),
+        lambda: actions.resolve_alert(s, db, vic, alert, None),
+        lambda: actions.apply_scenario(s, db, vic, "hvac_failure", "DC-BKK-01", None, {}),
+        lambda: actions.clear_scenarios(s, db, vic),
+        lambda: actions.adjust(s, db, vic, "DC-BKK-01", {"temperature": 2.0}, False),
+        lambda: actions.stop_simulator(s, db, vic),
+        lambda: actions.add_user(db, vic, "mallory", "admin", "long-enough-pw"),
+        lambda: actions.set_role(db, vic, "vic", "admin"),
+        lambda: actions.set_password(db, vic, "eng", "another-password"),
     ]
     for action in refused:
-        with pytest.raises(users.PermissionDenied):
+        with pytest.raises(users.PermissionDenied, match=r"\(viewer\) may not"):
             action()
     assert list_alerts(private.layout.alerts_db).filter(pl.col("alert_id") == alert)[
         "status"][0] == "open"
@@ -132,44 +139,48 @@ def test_a_viewer_is_refused_every_action_by_the_server(private):
 
 def test_an_engineer_acts_and_the_audit_names_them(private):
     db, s = private.layout.users_db, private.settings
+    eng = signed_in(db, "eng")
     alert = list_alerts(private.layout.alerts_db, status="open")["alert_id"][0]
-    row = actions.acknowledge_alert(s, db, "eng", alert, "  replacing tomorrow ")
+    row = actions.acknowledge_alert(s, db, eng, alert, "  replacing tomorrow ")
     assert row["status"] == "acknowledged" and row["acknowledged_by"] == "eng"
-    actions.resolve_alert(s, db, "eng", alert, None)
+    actions.resolve_alert(s, db, eng, alert, None)
     trail = alert_events(private.layout.alerts_db, alert)
     assert trail.filter(pl.col("actor") == "eng")["action"].to_list() == ["acknowledge", "resolve"]
     snapshot = pl.read_parquet(private.layout.lake_dir / "alerts.parquet")
     assert snapshot.filter(pl.col("alert_id") == alert)["status"][0] == "resolved"
     with pytest.raises(actions.ActionError, match="already resolved"):
-        actions.resolve_alert(s, db, "eng", alert, None)
-    scenario = actions.apply_scenario(s, db, "eng", "hvac_failure", "DC-BKK-01", 3600.0, {})
+        actions.resolve_alert(s, db, eng, alert, None)
+    scenario = actions.apply_scenario(s, db, eng, "hvac_failure", "DC-BKK-01", 3600.0, {})
     log = Control(private.layout.live_dir).read()["log"]
     assert scenario["applied_by"] == "dashboard:eng" and log[-1]["by"] == "dashboard:eng"
     with pytest.raises(actions.ActionError, match="DC-XXX-99"):
-        actions.apply_scenario(s, db, "eng", "hvac_failure", "DC-XXX-99", None, {})
-    assert len(actions.clear_scenarios(s, db, "eng")) == 1
+        actions.apply_scenario(s, db, eng, "hvac_failure", "DC-XXX-99", None, {})
+    assert len(actions.clear_scenarios(s, db, eng)) == 1
 
 
 def test_a_demoted_or_removed_user_loses_their_rights_at_once(private):
     db, s = private.layout.users_db, private.settings
+    eng, vic = signed_in(db, "eng"), signed_in(db, "vic")
     users.set_role(db, "eng", "viewer", by="admin")
     alert = list_alerts(private.layout.alerts_db, status="open")["alert_id"][0]
-    with pytest.raises(users.PermissionDenied):
-        actions.acknowledge_alert(s, db, "eng", alert, None)
+    with pytest.raises(users.PermissionDenied, match="session has ended"):
+        actions.acknowledge_alert(s, db, eng, alert, None)
+    with pytest.raises(users.PermissionDenied, match=r"\(viewer\) may not"):
+        actions.acknowledge_alert(s, db, signed_in(db, "eng"), alert, None)  # signed in again
     users.remove_user(db, "vic", by="admin")
-    with pytest.raises(users.PermissionDenied, match="no longer exists"):
-        actions.set_password(db, "vic", "vic", "a-new-password")
+    with pytest.raises(users.PermissionDenied, match="session has ended"):
+        actions.change_own_password(db, vic, "mossy piano under glass", "a-new-password")
 
 
 def test_sessions_expire_and_forged_cookies_are_refused():
     secret = "s" * 64
-    fresh = create_signed_value(secret, "user", "eng")
-    assert session_user(fresh, secret) == "eng"
-    assert session_user(fresh, "another-secret" * 4) is None
-    old = create_signed_value(secret, "user", "eng",
+    fresh = create_signed_value(secret, COOKIE, "token")
+    assert session_token(fresh, secret) == "token"
+    assert session_token(fresh, "another-secret" * 4) is None
+    old = create_signed_value(secret, COOKIE, "token",
                               clock=lambda: time.time() - (SESSION_HOURS + 1) * 3600)
-    assert session_user(old, secret) is None
-    assert session_user(b"eng", secret) is None
+    assert session_token(old, secret) is None
+    assert session_token(b"token", secret) is None
 
 
 def test_the_cache_runs_a_query_once_for_many_sessions():
@@ -221,7 +232,7 @@ def test_exports_keep_utc_and_say_so():
 
 def test_drivers_read_as_words():
     assert in_words("r_vs_baseline=1.18 (-120 d)") == (
-        "resistance against its own baseline: 1.18 — shortens the forecast by 120 days")
+        "resistance against its own baseline: 18 % above — shortens the forecast by 120 days")
     assert "not measured" in in_words("discharge_soh_pct=n/a (-269 d)")
     assert in_words(None) is None
 

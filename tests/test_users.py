@@ -1,6 +1,8 @@
-"""The dashboard user store (`core.users`) on a real SQLite file, and `rul users` end to end:
-argon2id hashes, sign-in throttling for known and unknown names alike, the last admin kept,
-the role permissions, the cookie secret's file mode, the first admin, and one-line CLI errors."""
+"""The dashboard user store (`core.users`, `core.passwords`, sign-in in `core.sessions`) on a
+real SQLite file, and `rul users` end to end: argon2id hashes, the password policy, sign-in
+throttling per (name, address) and per address for known and unknown names alike, the last
+admin kept, the role permissions, the cookie secret's file mode, the first admin, the migration
+of a version-1 store, and one-line CLI errors."""
 
 from __future__ import annotations
 
@@ -14,13 +16,16 @@ import pytest
 from argon2 import PasswordHasher, Type
 from test_alerts_cli import rul as run_rul
 
-from core import users
+from core import passwords, sessions, users
 from core.layout import Layout
-from core.users import BAD_CREDENTIALS, LOCKED, OK, PermissionDenied, UserStoreError
+from core.sessions import BAD_CREDENTIALS, LOCKED, OK
+from core.users import PermissionDenied, UserStoreError
 from pipelines.cli import main
 
 T0 = dt.datetime(2025, 3, 1, 9, 0, tzinfo=dt.UTC)
 PASSWORD = "correct horse"
+ROOT_PASSWORD = "quiet orbit mango ladder"
+HOME, ELSEWHERE = "10.0.0.7", "192.0.2.66"  # the user's address, a guesser's
 
 
 class CheapHasher(PasswordHasher):
@@ -39,16 +44,16 @@ class CheapHasher(PasswordHasher):
 
 @pytest.fixture
 def hasher(monkeypatch) -> CheapHasher:
-    monkeypatch.setattr(users, "_HASHER", CheapHasher())
-    users._dummy_hash.cache_clear()
-    yield users._HASHER
-    users._dummy_hash.cache_clear()
+    monkeypatch.setattr(passwords, "_HASHER", CheapHasher())
+    passwords.dummy_hash.cache_clear()
+    yield passwords._HASHER
+    passwords.dummy_hash.cache_clear()
 
 
 @pytest.fixture
 def db(tmp_path, hasher):
     path = Layout(tmp_path / "data").users_db
-    users.add_user(path, "root", "admin", "root-password", by="test")
+    users.add_user(path, "root", "admin", ROOT_PASSWORD, by="test")
     users.add_user(path, "eng", "engineer", PASSWORD, by="test")
     return path
 
@@ -63,14 +68,16 @@ def stored_hash(db, name: str) -> str:
                             (name,)).fetchone()[0]
 
 
-def login(db, name: str, password: str, minutes: float = 0.0) -> users.AuthResult:
-    return users.authenticate(db, name, password, now=T0 + dt.timedelta(minutes=minutes))
+def login(db, name: str, password: str, minutes: float = 0.0,
+          address: str = HOME) -> sessions.AuthResult:
+    return sessions.authenticate(db, name, password, address,
+                                 now=T0 + dt.timedelta(minutes=minutes))
 
 
 def test_the_hasher_is_argon2id_with_library_defaults():
     default = PasswordHasher()
-    assert users._HASHER.type is Type.ID
-    assert [getattr(users._HASHER, k) for k in ("time_cost", "memory_cost", "parallelism")] == [
+    assert passwords._HASHER.type is Type.ID
+    assert [getattr(passwords._HASHER, k) for k in ("time_cost", "memory_cost", "parallelism")] == [
         getattr(default, k) for k in ("time_cost", "memory_cost", "parallelism")]
 
 
@@ -94,7 +101,7 @@ def test_authenticate_good_and_bad(db):
     assert good.ok and (good.status, good.username, good.role) == (OK, "eng", "engineer")
     for name, password in (("eng", "wrong password"), ("ENG", PASSWORD), ("nobody", PASSWORD)):
         result = login(db, name, password)
-        assert result == users.AuthResult(BAD_CREDENTIALS) and not result.ok
+        assert result == sessions.AuthResult(BAD_CREDENTIALS) and not result.ok
 
 
 def test_invalid_input_is_refused_with_one_line(db):
@@ -108,6 +115,12 @@ def test_invalid_input_is_refused_with_one_line(db):
         (lambda: users.add_user(db, "bob", "viewer", PASSWORD, by=" "), "who makes the change"),
         (lambda: users.set_password(db, "nobody", PASSWORD, by="t"), "no such user 'nobody'"),
         (lambda: users.remove_user(db, "nobody", by="t"), "no such user"),
+        (lambda: users.add_user(db, "bob", "viewer", "password", by="t"),
+         "too easy to guess. This is a top-10 common password."),
+        (lambda: users.add_user(db, "somchai", "viewer", "Somchai-2024!", by="t"),
+         "contains the user name"),
+        (lambda: users.set_password(db, "eng", "batteryfleet", by="t"), "too easy to guess"),
+        (lambda: users.set_password(db, "eng", "12345678", by="t"), "top-10 common"),
     ]
     for call, message in cases:
         with pytest.raises(UserStoreError, match=message) as info:
@@ -115,7 +128,66 @@ def test_invalid_input_is_refused_with_one_line(db):
         assert "\n" not in str(info.value)
 
 
-def test_five_failures_lock_the_name_for_five_minutes(db):
+def test_the_password_policy_refuses_common_and_name_derived_passwords():
+    refused = {("password", "vic"): "top-10 common password",
+               ("12345678", "vic"): "top-10 common password",
+               ("qwertyuiop", "vic"): "too easy to guess",
+               ("ThaiBattery1", "vic"): "too easy to guess",
+               ("admin-password-1", "admin"): "contains the user name",
+               ("Somchai1985!", "SOMCHAI"): "contains the user name"}
+    for (password, name), why in refused.items():
+        with pytest.raises(passwords.PasswordRejected, match=why) as info:
+            passwords.check(password, name)
+        assert "\n" not in str(info.value) and str(info.value).startswith("password: ")
+    for password in ("correct horse", "violet harbour seven kites", "x" * 8 + "Q7#kd!2mZ"):
+        passwords.check(password, "vic")
+    for _ in range(200):  # the one-time password always passes
+        passwords.check(passwords.generate(), "admin")
+    passwords.check("a" * 60 + "Zq8#vL2!mK" * 96, "vic")  # 1020 characters: judged by the start
+    with pytest.raises(passwords.PasswordRejected, match="8 to 1024"):
+        passwords.check("Zq8#vL2!mK" * 103, "vic")
+
+
+V1_SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    username TEXT PRIMARY KEY,
+    role TEXT NOT NULL CHECK (role IN ('viewer', 'engineer', 'admin')),
+    password_hash TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+    must_change INTEGER NOT NULL DEFAULT 0);
+-- 'Ann' and 'ann' would be two accounts to the store but one person to a reader of the audit
+CREATE UNIQUE INDEX IF NOT EXISTS users_nocase ON users (username COLLATE NOCASE);
+-- failed sign-ins per attempted name (existing or not) inside the window; cleared on success
+CREATE TABLE IF NOT EXISTS login_failures (username TEXT NOT NULL, ts INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS login_failures_by_name ON login_failures (username);
+CREATE INDEX IF NOT EXISTS login_failures_by_ts ON login_failures (ts);
+CREATE TABLE IF NOT EXISTS lockouts (username TEXT PRIMARY KEY, locked_until INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS audit (
+    ts INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT, detail TEXT);
+"""
+
+
+def test_a_version_1_store_is_migrated_and_keeps_its_users(tmp_path, hasher):
+    db = Layout(tmp_path / "data").users_db
+    db.parent.mkdir(parents=True)
+    digest = PasswordHasher().hash(PASSWORD)
+    with sqlite3.connect(db) as conn:
+        conn.executescript(V1_SCHEMA + "PRAGMA user_version = 1;")
+        conn.execute("INSERT INTO users VALUES ('eng', 'engineer', ?, 1, 1, 0)", (digest,))
+        conn.execute("INSERT INTO login_failures VALUES ('eng', 1)")
+        conn.execute("INSERT INTO lockouts VALUES ('eng', 9e18)")  # locked "forever" in v1
+        conn.execute("INSERT INTO audit VALUES (1, 'cli:ops', 'user.add', 'eng', 'role=engineer')")
+    assert [(u["username"], u["role"]) for u in users.list_users(db)] == [("eng", "engineer")]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == users.SCHEMA_VERSION == 2
+    assert login(db, "eng", PASSWORD).ok  # the old per-name lock is gone with its table
+    token = sessions.start(db, "eng", HOME)
+    assert sessions.resolve(db, token).username == "eng"
+    audit = users.audit_log(db)
+    assert [(a["action"], a["address"]) for a in audit] == [
+        ("login.success", HOME), ("user.add", None)]
+
+
+def test_five_failures_lock_the_name_from_that_address_for_five_minutes(db):
     assert [login(db, "eng", "guess", minute).status for minute in range(4)] == [
         BAD_CREDENTIALS] * 4
     locked = login(db, "eng", "guess", 4)
@@ -123,8 +195,35 @@ def test_five_failures_lock_the_name_for_five_minutes(db):
     still = login(db, "eng", PASSWORD, 6)  # the right password does not help while locked
     assert (still.status, still.retry_after_s) == (LOCKED, 180)
     assert login(db, "eng", PASSWORD, 9.01).ok
-    actions = [a["action"] for a in users.audit_log(db)[:4]]
-    assert actions == ["login.success", "login.locked", "login.lockout", "login.failure"]
+    audit = users.audit_log(db)[:4]
+    assert [a["action"] for a in audit] == ["login.success", "login.locked", "login.lockout",
+                                            "login.failure"]
+    assert {a["address"] for a in audit} == {HOME}
+
+
+def test_a_guesser_elsewhere_cannot_lock_the_user_out(db):
+    """The denial of service of the security probe: guessing from one address locks that
+    address out of the name, while the real user signs in from theirs."""
+    statuses = [login(db, "eng", "guess", m / 10, ELSEWHERE).status for m in range(8)]
+    assert statuses == [BAD_CREDENTIALS] * 4 + [LOCKED] * 4
+    assert login(db, "eng", PASSWORD, 1, HOME).ok
+    assert login(db, "eng", PASSWORD, 1, ELSEWHERE).status == LOCKED  # the guesser stays out
+    locked = [a for a in users.audit_log(db) if a["action"] == "login.lockout"]
+    assert [(a["target"], a["address"]) for a in locked] == [("eng", ELSEWHERE)]
+
+
+def test_one_address_is_capped_across_all_names(db):
+    """Spraying many names from one address: 20 failures within 15 minutes lock the address
+    for every name (the pair limit alone would allow 4 tries per name)."""
+    statuses = [login(db, f"user{i}", "guess", i / 10, ELSEWHERE).status for i in range(19)]
+    assert statuses == [BAD_CREDENTIALS] * 19
+    last = login(db, "user19", "guess", 2, ELSEWHERE)
+    assert (last.status, last.retry_after_s) == (LOCKED, 900)
+    assert login(db, "eng", PASSWORD, 3, ELSEWHERE).status == LOCKED
+    assert login(db, "eng", PASSWORD, 3, HOME).ok
+    assert login(db, "eng", PASSWORD, 17.1, ELSEWHERE).ok  # the address lock ends
+    detail = next(a for a in users.audit_log(db) if a["action"] == "login.lockout")["detail"]
+    assert detail.startswith("20 failures from this address")
 
 
 def test_success_resets_and_old_failures_expire(db):
@@ -147,14 +246,14 @@ def test_unknown_names_are_throttled_and_cost_a_verify(db, hasher):
     audit = [a for a in users.audit_log(db) if a["actor"] == "ghost"]
     assert [a["action"] for a in audit[:3]] == ["login.locked", "login.lockout", "login.failure"]
     assert audit[2]["detail"] == "no such user" and audit[2]["target"] == "ghost"
-    assert login(db, "root", "root-password", 5).ok  # other names are not affected
+    assert login(db, "root", ROOT_PASSWORD, 5).ok  # other names are not affected
 
 
 def test_setting_a_password_lifts_the_lockout(db):
     for minute in range(5):
         login(db, "eng", "guess", minute)
-    users.set_password(db, "eng", "new password", by="root", must_change=True)
-    result = login(db, "eng", "new password", 5)
+    users.set_password(db, "eng", "saffron comet idle brook", by="root", must_change=True)
+    result = login(db, "eng", "saffron comet idle brook", 5)
     assert result.ok and result.must_change
 
 
@@ -205,24 +304,24 @@ def test_permissions():
 
 def test_cookie_secret_is_private_and_stable(tmp_path):
     layout = Layout(tmp_path / "data")
-    first = users.ensure_cookie_secret(layout.cookie_secret_path)
+    first = sessions.ensure_cookie_secret(layout.cookie_secret_path)
     assert len(first) >= 64 and mode(layout.cookie_secret_path) == 0o600
     assert mode(layout.auth_dir) == 0o700
-    assert users.ensure_cookie_secret(layout.cookie_secret_path) == first
+    assert sessions.ensure_cookie_secret(layout.cookie_secret_path) == first
     layout.cookie_secret_path.chmod(0o644)
-    assert users.ensure_cookie_secret(layout.cookie_secret_path) == first
+    assert sessions.ensure_cookie_secret(layout.cookie_secret_path) == first
     assert mode(layout.cookie_secret_path) == 0o600
     assert [p.name for p in layout.auth_dir.iterdir()] == ["cookie_secret"]  # no temp left
     layout.cookie_secret_path.write_text("\n")
     with pytest.raises(UserStoreError, match="delete the file"):
-        users.ensure_cookie_secret(layout.cookie_secret_path)
+        sessions.ensure_cookie_secret(layout.cookie_secret_path)
 
 
 def test_bootstrap_admin_creates_the_first_user_once(tmp_path):
     db = Layout(tmp_path / "data").users_db
     generated = users.bootstrap_admin(db, None)
     assert generated and len(generated) >= 16
-    result = users.authenticate(db, "admin", generated)
+    result = sessions.authenticate(db, "admin", generated, HOME)
     assert result.ok and result.role == "admin" and result.must_change
     assert users.bootstrap_admin(db, None) is None
     assert users.bootstrap_admin(db, "another password") is None
@@ -230,8 +329,10 @@ def test_bootstrap_admin_creates_the_first_user_once(tmp_path):
 
     given = tmp_path / "other.sqlite"
     assert users.bootstrap_admin(given, "chosen password") is None
-    result = users.authenticate(given, "admin", "chosen password")
+    result = sessions.authenticate(given, "admin", "chosen password", HOME)
     assert result.ok and not result.must_change
+    with pytest.raises(UserStoreError, match="top-10 common password"):
+        users.bootstrap_admin(tmp_path / "third.sqlite", "password")  # RUL_ADMIN_PASSWORD too
 
 
 # --- rul users ------------------------------------------------------------------------------
@@ -264,14 +365,14 @@ def test_cli_add_list_passwd_role_remove(cli_db, capsys, monkeypatch):
     listed = json.loads(out)
     assert [(u["username"], u["role"]) for u in listed] == [("somchai", "admin"),
                                                             ("vic", "viewer")]
-    assert users.authenticate(cli_db, "vic", "viewer password").ok
+    assert sessions.authenticate(cli_db, "vic", "viewer password", HOME).ok
     code, out, _ = rul(capsys, monkeypatch, "users", "list")
     assert code == 0 and out.splitlines()[0].split()[:2] == ["USERNAME", "ROLE"]
     assert len(out.splitlines()) == 3 and "viewer" in out.splitlines()[2]
 
     assert rul(capsys, monkeypatch, "users", "passwd", "vic", "--password-stdin",
                stdin="second password\n")[:2] == (0, "password of vic changed\n")
-    assert users.authenticate(cli_db, "vic", "second password").ok
+    assert sessions.authenticate(cli_db, "vic", "second password", HOME).ok
     assert rul(capsys, monkeypatch, "users", "role", "vic", "engineer")[:2] == (
         0, "user vic is now engineer\n")
     assert rul(capsys, monkeypatch, "users", "remove", "vic")[:2] == (0, "user vic removed\n")
@@ -285,26 +386,30 @@ def test_cli_prompts_twice_on_a_terminal(cli_db, capsys, monkeypatch):
     monkeypatch.setattr("getpass.getpass", lambda prompt="": next(answers))
     monkeypatch.setattr("sys.stdin", Terminal())
     assert main(["users", "add", "ann", "--role", "engineer"]) == 0
-    assert users.authenticate(cli_db, "ann", "typed password").ok
+    assert sessions.authenticate(cli_db, "ann", "typed password", HOME).ok
     assert main(["users", "passwd", "ann"]) == 2
     assert "the two passwords differ" in capsys.readouterr().err
-    assert users.authenticate(cli_db, "ann", "typed password").ok
+    assert sessions.authenticate(cli_db, "ann", "typed password", HOME).ok
 
 
 def test_cli_errors_are_one_line_with_exit_status_2(cli_db, capsys, monkeypatch):
     rul(capsys, monkeypatch, "users", "add", "root", "--role", "admin", "--password-stdin",
-        stdin="root password\n")
+        stdin="tundra pepper velvet oak\n")
     cases = [
-        (["add", "bob", "--role", "boss", "--password-stdin"], "good password\n",
+        (["add", "bob", "--role", "boss", "--password-stdin"], "ember quartz hollow rain\n",
          "role: expected one of viewer, engineer, admin, got 'boss'"),
         (["add", "bob", "--role", "viewer", "--password-stdin"], "short\n", "8 to 1024"),
+        (["add", "bob", "--role", "viewer", "--password-stdin"], "12345678\n",
+         "too easy to guess. This is a top-10 common password."),
+        (["add", "bob", "--role", "viewer", "--password-stdin"], "bob-and-his-keys\n",
+         "contains the user name"),
         (["add", "bob", "--role", "viewer", "--password-stdin"], "", "no password on stdin"),
         (["add", "bob", "--role", "viewer"], "", "no terminal to prompt"),
-        (["add", "engine", "--role", "viewer", "--password-stdin"], "good password\n",
+        (["add", "engine", "--role", "viewer", "--password-stdin"], "ember quartz hollow rain\n",
          "reserved"),
-        (["add", "root", "--role", "viewer", "--password-stdin"], "good password\n",
+        (["add", "root", "--role", "viewer", "--password-stdin"], "ember quartz hollow rain\n",
          "'root' already exists"),
-        (["passwd", "bob", "--password-stdin"], "good password\n", "no such user 'bob'"),
+        (["passwd", "bob", "--password-stdin"], "ember quartz hollow rain\n", "no such user 'bob'"),
         (["role", "root", "viewer"], "", "last admin and cannot be demoted"),
         (["role", "root", "boss"], "", "expected one of"),
         (["remove", "root"], "", "last admin and cannot be removed"),

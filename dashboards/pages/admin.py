@@ -1,7 +1,8 @@
 """Users: admins add users, change roles, reset passwords and remove users, and read the user
-store's audit (every change and sign-in, with who and when). Every signed-in user can change
-their own password here, and is told to when they signed in with a one-time password. Each
-change goes through `dashboards.actions`, which checks the role on the server; the admin
+store's audit (every change and sign-in, with who, when and from where). Every signed-in user
+can change their own password here, giving the current one; after signing in with a one-time
+password, every page is only that form (`must_change`) until it is done. Each change goes
+through `dashboards.actions`, which checks the session and the role on the server; the admin
 parts are not even built for other roles."""
 
 from __future__ import annotations
@@ -9,17 +10,19 @@ from __future__ import annotations
 import panel as pn
 import polars as pl
 
-from core import users
+from core import passwords, users
 from dashboards import actions
 from dashboards.exports import download_buttons
-from dashboards.format import esc, html, to_pandas
+from dashboards.format import esc, html, notify, to_pandas
 from dashboards.pages.alerts import CARD, WHEN
 
 AUDIT_LIMIT = 1000  # newest user-store audit rows shown
 USER_TITLES = {"username": "User", "role": "Role", "created_at": "Created (ICT)",
                "updated_at": "Updated (ICT)", "must_change": "Must change password"}
 AUDIT_TITLES = {"ts": "Time (ICT)", "actor": "Who", "action": "Action", "target": "User",
-                "detail": "Detail"}
+                "detail": "Detail", "address": "From"}
+RULES = (f"{passwords.MIN_PASSWORD} characters or more, hard to guess, without your user name "
+         "or the product's name (a few unrelated words work well).")
 
 
 def _utc(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
@@ -35,13 +38,8 @@ def users_frame(db) -> pl.DataFrame:
 
 def audit_frame(db) -> pl.DataFrame:
     schema = {"ts": pl.String, "actor": pl.String, "action": pl.String, "target": pl.String,
-              "detail": pl.String}
+              "detail": pl.String, "address": pl.String}
     return _utc(pl.DataFrame(users.audit_log(db, AUDIT_LIMIT), schema=schema), "ts")
-
-
-def _notify(kind: str, text: str) -> None:
-    if pn.state.notifications is not None:
-        getattr(pn.state.notifications, kind)(text, duration=6000)
 
 
 def _password(label: str, css: str) -> pn.widgets.PasswordInput:
@@ -65,12 +63,12 @@ class Outcome:
             fn()
         except (users.UserStoreError, actions.ActionError) as exc:
             self.pane.object = f'<p class="action-error">{esc(exc)}</p>'
-            _notify("error", str(exc))
+            notify("error", str(exc))
             return
         for widget in clear:
             widget.value = ""
         self.pane.object = f'<p class="action-ok">{esc(done)}</p>'
-        _notify("success", done)
+        notify("success", done)
         self.after()
 
     def fail(self, text: str) -> None:
@@ -94,15 +92,22 @@ def _password_pair(css: str, label: str, outcome: Outcome, change, done) -> tupl
 
 
 def _own_password(session, app, after) -> pn.Column:
-    outcome = Outcome("own-password-message", after)
+    """The own-password form: the current password (checked on the server), the new one twice;
+    the user's other sessions end, this one stays."""
+    current = _password("Current password", "current-password")
+
+    def changed() -> None:
+        current.value = ""
+        after()
+
+    outcome = Outcome("own-password-message", changed)
     new, again, button = _password_pair(
         "own-password", "Change my password", outcome,
-        lambda password: actions.set_password(app.users_db, session.user, session.user,
-                                              password),
-        lambda: "Your password is changed.")
-    return _form(f"Change my password ({session.user})",
-                 html(f'<p class="note">{users.MIN_PASSWORD} characters or more.</p>'),
-                 new, again, button, outcome.pane)
+        lambda password: actions.change_own_password(app.users_db, session.user,
+                                                     current.value_input, password),
+        lambda: "Your password is changed; your other sessions are signed out.")
+    return _form(f"Change my password ({session.user})", html(f'<p class="note">{RULES}</p>'),
+                 current, new, again, button, outcome.pane)
 
 
 def _admin(session, app) -> pn.Column:
@@ -207,13 +212,24 @@ def _admin(session, app) -> pn.Column:
 
 
 def build(session, app) -> tuple[str, pn.viewable.Viewable]:
-    me = next((u for u in users.list_users(app.users_db) if u["username"] == session.user), {})
-    notice = html('<p class="must-change" id="must-change">You signed in with a one-time '
-                  "password: set your own below.</p>", visible=bool(me.get("must_change")))
     if session.can(users.MANAGE_USERS):
         main = _admin(session, app)
     else:
         main = html('<p class="empty" id="admins-only">Only administrators can manage users.</p>')
-    own = _own_password(session, app, lambda: setattr(notice, "visible", False))
-    return "Users", pn.Column(notice, main, html("<h2>Your account</h2>"), own,
+    own = _own_password(session, app, lambda: None)
+    return "Users", pn.Column(main, html("<h2>Your account</h2>"), own,
                               sizing_mode="stretch_width")
+
+
+def must_change(session, app) -> tuple[str, pn.viewable.Viewable]:
+    """What every page is while the password must be changed: only the own-password form, and
+    once it is changed, a link that reloads the page that was asked for (query included)."""
+    notice = html('<p class="must-change" id="must-change">You signed in with a one-time '
+                  "password: set your own before anything else.</p>")
+
+    def done() -> None:
+        notice.object = ('<p class="must-change-done" id="must-change-done">Your password is '
+                         'set: <a href="">continue</a>.</p>')
+
+    return "Set your own password", pn.Column(notice, _own_password(session, app, done),
+                                              sizing_mode="stretch_width")

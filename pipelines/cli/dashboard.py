@@ -22,8 +22,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def first_admin(settings) -> str | None:
-    """Create `admin` on a store with no user; the password to print, if one was generated.
-    RUL_ADMIN_PASSWORD, when set, is used instead (and never printed)."""
+    """Create `admin` on a store with no user; the password to print, if one was generated
+    (admin must replace it before doing anything else). RUL_ADMIN_PASSWORD, when set, is used
+    instead (never printed) and must pass the password policy like any other."""
     from core import users
     from core.layout import Layout
 

@@ -3,9 +3,11 @@
 They work on the user store under the data root (RUL_DATA_DIR: `auth/users.sqlite`). Changes
 are audited with the actor `cli:<OS user>`: whoever can run this can already write the data
 folder, so the CLI asks for no sign-in. Passwords never go on the command line (anyone can read
-it in `ps`): they are typed twice at a prompt, or piped as one line with `--password-stdin`.
-Unknown users, bad roles, short passwords and removing the last admin end with one
-`rul: error:` line and exit status 2.
+it in `ps`): they are typed twice at a prompt, or piped as one line with `--password-stdin`,
+and must pass the password policy (`core.passwords`: no common or name-derived passwords). A
+new password or role ends the user's dashboard sessions, as does removal. Unknown users, bad
+roles, weak passwords and removing the last admin end with one `rul: error:` line and exit
+status 2.
 """
 
 from __future__ import annotations
