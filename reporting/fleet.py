@@ -28,6 +28,25 @@ PREDICTION_COLUMNS = ["battery_id", "as_of", "features_as_of", "rul_p10_days", "
                       "driver_1", "driver_2", "driver_3"]
 
 
+def ohmic_coefficients(batteries: pl.DataFrame) -> pl.DataFrame:
+    """battery_id with its model's ohmic temperature coefficient, taken as the model's features
+    take it (`models.features.per_battery`, from the datasheet figures)."""
+    from models.features import per_battery
+
+    return per_battery(batteries).select("battery_id", "ohmic_temp_coeff_per_c")
+
+
+def at_25c(resistance: pl.Expr) -> pl.Expr:
+    """An ohmic reading corrected to 25 °C from the block's temperature, as the model's
+    features correct it (`models.features.daily_aggregates`): ohmic values fall ~1 %/°C as a
+    block warms, so an uncorrected reading makes a block in a hot room look healthier. Needs
+    `temperature_c` and `ohmic_temp_coeff_per_c` (`ohmic_coefficients`) beside it."""
+    from models.features import REFERENCE_C
+
+    return resistance * (pl.col("ohmic_temp_coeff_per_c")
+                         * (pl.col("temperature_c") - REFERENCE_C)).exp()
+
+
 @dataclass(frozen=True)
 class FleetReader:
     settings: Settings
@@ -72,14 +91,28 @@ class FleetReader:
         return events.filter((pl.col("battery_id") == battery_id)
                              | (pl.col("new_battery_id") == battery_id)).sort("ts", descending=True)
 
-    def resistance_baselines(self) -> pl.DataFrame:
-        """Each block's own resistance baseline, as the alert rules use it (kept beside the
-        alert store once the engine has run)."""
-        path = self.layout.alerts_db.parent / "baselines.parquet"
-        if path.exists():
-            return pl.read_parquet(path).select("battery_id", "resistance_baseline_mohm")
-        return pl.DataFrame(schema={"battery_id": pl.String,
-                                    "resistance_baseline_mohm": pl.Float64})
+    def ohmic_baselines(self, batteries: pl.DataFrame) -> pl.DataFrame:
+        """Each block's own resistance baseline at 25 °C, as the model's daily store keeps it
+        (`models.daily_store`, readings corrected by `models.features`): the median 90-180
+        days after install or, for a block installed before the history, over its first 30
+        days on record; a window still filling is no baseline yet (as in the features)."""
+        from models.daily_store import day_path, stored_days
+        from models.features import BASELINE_DAYS, FIRST_DAYS
+
+        empty = pl.DataFrame(schema={"battery_id": pl.String, "baseline_25c_mohm": pl.Float64})
+        days = stored_days(self.lake)
+        try:
+            rows = pl.read_parquet(day_path(self.lake, days[-1]), columns=[
+                "battery_id", "r_base", "r_first30", "first30_days"]) if days else empty
+        except FileNotFoundError:  # the store is being rebuilt: the next refresh has it
+            return empty
+        if rows.is_empty():
+            return empty
+        settled = (pl.lit(days[-1]) - pl.col("install_date")).dt.total_days() > BASELINE_DAYS[1]
+        return rows.join(batteries.select("battery_id", "install_date"), on="battery_id").select(
+            "battery_id", baseline_25c_mohm=pl.coalesce(
+                pl.when(settled).then("r_base"),
+                pl.when(pl.col("first30_days") >= FIRST_DAYS).then("r_first30")))
 
     # -- predictions ----------------------------------------------------------------------
     def prediction_files(self) -> list[Path]:
@@ -145,8 +178,9 @@ class FleetReader:
 
     # -- the joined views the pages start from -------------------------------------------
     def battery_status(self, site_id: str | None = None) -> pl.DataFrame:
-        """One row per block in service: identity, newest reading, resistance against its
-        baseline, the newest RUL forecast and the status (see the module docstring)."""
+        """One row per block in service: identity, newest reading, resistance against its own
+        baseline (both at 25 °C), the newest RUL forecast and the status (see the module
+        docstring)."""
         batteries = self.batteries()
         if batteries.is_empty():
             return batteries
@@ -168,7 +202,8 @@ class FleetReader:
                  .agg(alert_level=pl.col("severity").replace_strict(LEVEL, default=0).max(),
                       live_alerts=pl.len()))
         frame = (batteries.join(latest, on="battery_id", how="left")
-                 .join(self.resistance_baselines(), on="battery_id", how="left")
+                 .join(self.ohmic_baselines(batteries), on="battery_id", how="left")
+                 .join(ohmic_coefficients(batteries), on="battery_id", how="left")
                  .join(predictions, on="battery_id", how="left")
                  .join(worst, on="battery_id", how="left"))
         risk = pl.col("risk_level").replace_strict(LEVEL, default=None) if "risk_level" in \
@@ -176,8 +211,8 @@ class FleetReader:
         level = pl.max_horizontal(risk, pl.col("alert_level"))
         return frame.with_columns(
             live_alerts=pl.col("live_alerts").fill_null(0),
-            resistance_vs_baseline_pct=(pl.col("resistance_mohm")
-                                        / pl.col("resistance_baseline_mohm") - 1) * 100
+            resistance_vs_baseline_pct=(at_25c(pl.col("resistance_mohm"))
+                                        / pl.col("baseline_25c_mohm") - 1) * 100
             if "resistance_mohm" in frame.columns else pl.lit(None, pl.Float64),
             status=pl.when(level.is_null()).then(pl.lit("unknown"))
             .otherwise(level.replace_strict({v: k for k, v in LEVEL.items()}, default="unknown")),

@@ -15,12 +15,14 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
+from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
 import polars as pl
 
 from reporting.fleet import LOCAL_TZ, FleetReader
 from reporting.pdf_charts import Chart, forecast_chart, rul_histogram, temperature_chart
+from reporting.pdf_drill import DRILL_NOTE, drill_band, simulation
 from simulator.atomic import atomic_path
 
 NO_PREDICTION = "no prediction yet"
@@ -110,7 +112,9 @@ class _Kit:
         return t
 
     def facts(self, pairs: list[tuple[str, str]], key_width: float) -> Any:
-        rows = [[self.P(f"<b>{k}</b>", self.cell), self.P(v, self.cell)] for k, v in pairs]
+        """Label and value rows; both are plain text (escaped: a Paragraph reads markup)."""
+        rows = [[self.P(f"<b>{escape(k)}</b>", self.cell), self.P(escape(v), self.cell)]
+                for k, v in pairs]
         return self.table(rows, [key_width, 1 - key_width],
                           [("BACKGROUND", (0, 0), (0, -1), PALE)], header_rows=0)
 
@@ -146,6 +150,7 @@ def _build(reader: FleetReader, target: BinaryIO, costs_path: Path | None,
     env = (reader.environment_series(end - dt.timedelta(days=PERIOD_DAYS), every="1d")
            if end is not None else pl.DataFrame())
     name = fleet_name or FLEET_NAME
+    drill = simulation(reader.simulator()["control"].get("scenarios", []))
     config = reader.settings.fleet_config
     k = _Kit()
     P, mm = k.P, k.mm
@@ -164,7 +169,8 @@ def _build(reader: FleetReader, target: BinaryIO, costs_path: Path | None,
         forecasts = (f"scored for {_when(predictions['as_of'].max(), UTC)} UTC by model "
                      f"version {versions}")
     n = summary["in_service"]
-    story: list[Any] = [P("Fleet health report", k.h1), P(name, k.h3), k.facts([
+    story: list[Any] = [P("Fleet health report", k.h1), P(escape(name), k.h3), k.facts([
+        *([("Simulation", drill + DRILL_NOTE)] if drill else []),
         ("Fleet", f"{name}: {sites.height} sites, {n:,} batteries in service"
                   + (f" (fleet config {Path(config).name})" if config else "")),
         ("Period", period), ("Newest reading", reading), ("RUL forecasts", forecasts),
@@ -205,6 +211,8 @@ def _build(reader: FleetReader, target: BinaryIO, costs_path: Path | None,
     def footer(canvas: Any, _doc: Any) -> None:
         pages[0] = max(pages[0], canvas.getPageNumber())
         canvas.saveState()
+        if drill:
+            drill_band(canvas, drill, k.page, k.mm)
         canvas.setFont("Helvetica", 7.5)
         canvas.setFillColor("#666666")
         canvas.drawString(18 * mm, 10 * mm,
@@ -250,7 +258,8 @@ def _site_table(sites: pl.DataFrame, k: _Kit) -> Any:
     rows: list[list[Any]] = [[P(h, k.head) for h in (
         "Site", "Region", "Blocks", "Critical / warning", "Live alerts", "Room temp.",
         "Worst RUL P10")]]
-    rows += [[P(f"<b>{s['site_id']}</b> {s.get('name') or ''}", k.cell), s.get("region") or "",
+    rows += [[P(f"<b>{escape(s['site_id'])}</b> {escape(s.get('name') or '')}", k.cell),
+              s.get("region") or "",
               _num(s.get("batteries"), missing="0"),
               f"{s.get('critical') or 0} / {s.get('warning') or 0}",
               _num(s.get("live_alerts"), missing="0"),
@@ -282,8 +291,8 @@ def _plan_tables(plan: Any, k: _Kit) -> list[Any]:
              ("FONTNAME", (0, -1), (-1, -1), "Helvetica-Bold"), ("BACKGROUND", (0, -1), (-1, -1),
                                                                   PALE)]
     out = [P(f"Blocks due by their P50 date and what replacing them costs, cumulative per "
-             f"horizon ({cur}: the blocks plus one visit per string). <i>By P10</i>: blocks the "
-             "pessimistic bound puts within the year.", k.body),
+             f"horizon ({escape(cur)}: the blocks plus one visit per string). <i>By P10</i>: "
+             "blocks the pessimistic bound puts within the year.", k.body),
            k.table(rows, [28, *[12, 20] * len(b), 15, 17, 18], style, header_rows=2),
            P("Strings where whole-string replacement is suggested", k.h2)]
     whole = plan.strings.filter("whole_string")
@@ -292,7 +301,7 @@ def _plan_tables(plan: Any, k: _Kit) -> list[Any]:
                      k.body))
     else:
         rows = [["Site", "String", "Model", "Blocks due", "First due", f"Cost ({cur})"]]
-        rows += [[s["site_id"], P(s["string_id"], k.cell), s["battery_model"],
+        rows += [[s["site_id"], P(escape(s["string_id"]), k.cell), s["battery_model"],
                   f"{s['blocks_due']} of {s['blocks']}", f"{s['earliest_date']}",
                   f"{s['cost']:,.0f}"] for s in whole.iter_rows(named=True)]
         out.append(k.table(rows, [24, 58, 24, 20, 22, 26], [("ALIGN", (3, 1), (-1, -1),

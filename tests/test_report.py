@@ -30,6 +30,7 @@ from assets.monitoring.fleet_report import (
 )
 from assets.resources.simulation import Simulation
 from assets.resources.storage import LakeStorage
+from core.layout import Layout
 from core.settings import Settings
 from models.daily_store import update_store
 from models.registry import load_model
@@ -39,6 +40,7 @@ from pipelines.definitions import build_definitions
 from reporting.fleet import FleetReader
 from reporting.pdf import NO_PREDICTION, ReportSummary, fleet_report, report_bytes
 from reporting.readings import history_end
+from simulator.live.control import Control
 
 NOW = dt.datetime(2025, 4, 1, 0, 30, tzinfo=dt.UTC)  # 07:30 on 1 April in Bangkok
 
@@ -107,6 +109,7 @@ def test_the_report_is_a_pdf_stating_the_fleet_numbers(report, scored):
     for site in ("DC-CNX-01", "DC-KKN-01", "DC-BKK-01"):
         assert site in text
     assert NO_PREDICTION not in text
+    assert "SIMULATION" not in text  # no scenario active: no drill marker
     plan_page = page_text(summary.path, 1)
     assert "Replacement plan" in plan_page and "cost (THB)" in plan_page
     assert "Strings where whole-string replacement is suggested" in plan_page
@@ -151,6 +154,23 @@ def test_without_predictions_the_report_says_so_instead_of_zeros(champion, tmp_p
     assert re.search(r"No usable forecast\s+54: 54 not scored yet", text)
     assert "RUL P50 distribution: no prediction yet" in text
     assert "Replacement plan and forecast: no prediction yet" in page_text(summary.path, 1)
+
+
+def test_a_report_made_during_a_drill_is_marked_on_every_page(champion, tmp_path):
+    """Scenario names and targets, like the fleet name, are data: shown as typed, never read
+    as markup (a Paragraph would render or choke on `<b>`, `<font` and `&`)."""
+    settings = linked_data(champion, tmp_path)
+    Control(Layout(settings.data_dir).live_dir).apply(
+        "<b>hvac_failure</b>", "DC-BKK-01 & <font color=red>", None, {}, by="eng")
+    data = report_bytes(FleetReader(settings), now=NOW, fleet_name="Fleet <i>& Co</i> <font")
+    drill = "SIMULATION: scenario active: <b>hvac_failure</b> on DC-BKK-01 & <font color=red>"
+    pages = len(pdfium.PdfDocument(data))
+    assert pages >= 2
+    for page in range(pages):  # the band across the top of each page
+        assert page_text(data, page).startswith(drill), page
+    first = page_text(data, 0).replace("\r\n", " ")
+    assert "Fleet <i>& Co</i> <font" in first
+    assert re.search(r"Simulation\s+" + re.escape(drill) + r"\. Readings, alerts and", first)
 
 
 def test_a_string_mostly_due_is_listed_for_whole_string_replacement(scored, champion,

@@ -15,7 +15,17 @@ from bokeh.plotting import figure
 
 from dashboards.drivers import in_words
 from dashboards.exports import download_buttons
-from dashboards.format import badge, days, esc, html, link, local, local_columns, to_pandas
+from dashboards.format import (
+    badge,
+    days,
+    esc,
+    html,
+    link,
+    local,
+    local_columns,
+    number_format,
+    to_pandas,
+)
 from dashboards.pages.fleet import alerts_table
 
 RANGES = {"24 h": (dt.timedelta(hours=24), None), "7 d": (dt.timedelta(days=7), None),
@@ -23,6 +33,27 @@ RANGES = {"24 h": (dt.timedelta(hours=24), None), "7 d": (dt.timedelta(days=7), 
 CHARTS = (("voltage_v", "Voltage (V)", "#1d4e7a"), ("temperature_c", "Temperature (°C)", "#c0392b"),
           ("resistance_mohm", "Resistance (mΩ)", "#6c3483"), ("soc_pct", "State of charge (%)",
                                                              "#1f8f55"))
+
+# maintenance record column: title in words with its unit (simulator.schema.MAINTENANCE_EVENTS)
+MAINTENANCE = {"ts": "when (ICT)", "event_type": "what was done",
+               "resistance_mohm": "resistance (mΩ)",
+               "measured_capacity_ah": "measured capacity (Ah)",
+               "test_rate_hours": "test rate (hours)", "new_battery_id": "replaced by",
+               "reason": "reason"}
+EVENTS = {"ohmic_reading": "ohmic reading", "capacity_test": "capacity test",
+          "replacement": "replacement"}
+
+
+def maintenance_frame(maintenance: pl.DataFrame) -> pl.DataFrame:
+    """The maintenance records as a site engineer reads them: local time to the minute, what
+    was done in words, resistance to a hundredth of a mΩ (a block reads a few mΩ, so a tenth
+    would hide a change of a few %), capacity to a tenth of an Ah (a test's error is a few
+    percent), the test rate in whole hours."""
+    return local_columns(maintenance.select(*MAINTENANCE)).with_columns(
+        pl.col("ts").dt.strftime("%Y-%m-%d %H:%M"),
+        pl.col("event_type").replace(EVENTS),
+        pl.col("resistance_mohm").round(2), pl.col("measured_capacity_ah").round(1),
+        pl.col("test_rate_hours").round(0).cast(pl.Int64))
 
 
 def _specs(b: dict, now: dt.datetime | None) -> str:
@@ -42,7 +73,7 @@ def _readings(r: dict | None) -> str:
     if not r or r.get("reading_ts") is None:
         return '<div class="card" id="readings"><h2>Now</h2><p class="empty">No readings yet.</p></div>'
     vs = r.get("resistance_vs_baseline_pct")
-    vs = "" if vs is None else f" ({vs:+.1f} % vs its baseline)"
+    vs = "" if vs is None else f" ({vs:+.1f} % vs its baseline, both at 25 °C)"
     return (f'<div class="card" id="readings"><h2>Now</h2><dl class="kv">'
             f'<dt>Voltage</dt><dd id="now-voltage">{r["voltage_v"]:.3f} V</dd>'
             f'<dt>Current</dt><dd>{r["current_a"]:.2f} A ({esc(r["mode"])})</dd>'
@@ -150,17 +181,21 @@ def build(session, app) -> tuple[str, pn.viewable.Viewable]:
 
     session.on_tick(tick)
     history = data("slow", "rul_history", battery_id)
-    evolution = (to_pandas(history).hvplot.line(
-        "day", ["rul_p10_days", "rul_p50_days", "rul_p90_days"], height=220, responsive=True,
-        ylabel="RUL (days)", xlabel="scored day", title="How the forecast evolved")
+    quantiles = {"rul_p10_days": "P10 (pessimistic)", "rul_p50_days": "P50 (expected)",
+                 "rul_p90_days": "P90 (optimistic)"}
+    evolution = (to_pandas(history.rename(quantiles)).hvplot.line(
+        "day", list(quantiles.values()), height=220, responsive=True, ylabel="RUL (days)",
+        xlabel="scored day", title="How the forecast evolved", group_label="forecast")
         if history.height > 1 else html('<p class="empty">The forecast has no history yet '
                                         '(one scored day or none).</p>'))
     alerts = data("alerts", "alerts", battery_id=battery_id, limit=200)
     maintenance = data("slow", "maintenance", battery_id)
-    maint_view = (pn.widgets.Tabulator(to_pandas(maintenance.select(
-        "ts", "event_type", "resistance_mohm", "measured_capacity_ah", "test_rate_hours",
-        "new_battery_id", "reason")), disabled=True, show_index=False, page_size=20,
-        pagination="local", sizing_mode="stretch_width", css_classes=["maintenance-table"])
+    maint_view = (pn.widgets.Tabulator(
+        maintenance_frame(maintenance).to_pandas(), disabled=True, show_index=False,
+        page_size=20, pagination="local", sizing_mode="stretch_width",
+        css_classes=["maintenance-table"], titles=MAINTENANCE, formatters={
+            "resistance_mohm": number_format(2), "measured_capacity_ah": number_format(1),
+            "test_rate_hours": number_format(0)})
         if maintenance.height else html('<p class="empty">No maintenance on record.</p>'))
     content = pn.Column(
         pn.Row(html(_specs(b, now), sizing_mode="stretch_width"), readings, rul,

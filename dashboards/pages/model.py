@@ -18,6 +18,7 @@ import polars as pl
 
 from dashboards.exports import download_buttons
 from dashboards.format import esc, html, local, stat_card
+from dashboards.pages import model_targets
 
 NO_MODEL = "No champion model yet: run `make pipeline`."
 NO_DRIFT = ("No drift report yet: the daily drift schedule writes one (Dagster, "
@@ -138,42 +139,25 @@ def _calibration(metrics: dict) -> pn.viewable.Viewable:
     return pn.Column(html(cards, sizing_mode="stretch_width"), chart, sizing_mode="stretch_width")
 
 
-def _targets(metrics: dict) -> str:
-    from models.targets import check_targets
-
-    met = {True: '<span class="badge ok">met</span>',
-           False: '<span class="badge crit">missed</span>'}
-
-    def measured(value: float) -> str:
-        return "—" if math.isnan(value) else _fmt(value, 3 if abs(value) < 10 else 1)
-
-    rows = "".join(
-        f'<tr><td>{esc(t["text"])}</td><td class="num">{measured(t["measured"])}</td>'
-        f'<td>{met[t["met"]]}</td></tr>' for t in check_targets(metrics).iter_rows(named=True))
-    return ('<table class="grid model-targets" id="model-targets"><thead><tr><th>Target '
-            f"(issue 7)</th><th>Measured</th><th>Met</th></tr></thead><tbody>{rows}</tbody>"
-            "</table>")
-
-
 def _champion(info: dict, session) -> pn.viewable.Viewable:
     m, tags = info["metrics"], info["tags"]
-    decision = tags.get("promotion.decision", "—")
+    decision, reason = tags.get("promotion.decision", "—"), tags.get("promotion.reason")
+    note, kind, state = model_targets.promotion(decision, reason, m)
     best = min(((label, v) for p, label in predictors(m) if p.startswith("baseline.")
                 and (v := _value(m, f"{p}.mae_0_365")) is not None), key=lambda r: r[1],
                default=None)
     cards = '<div class="cards">' + "".join([
         stat_card("Champion", f"v{info['version']}", f"{info['name']} · registered "
                   f"{local(info['registered_at'])}", name="champion-version"),
-        stat_card("Promotion", decision, "", "ok" if decision == "promoted" else "warn",
-                  name="promotion"),
+        stat_card("Promotion", decision, note, kind, name="promotion"),
         stat_card("MAE, true RUL (0, 365]", f"{_fmt(_value(m, 'model.mae_0_365'), 1)} d",
                   f"best {best[0]}: {best[1]:,.1f} d" if best else "no baseline in the run",
                   name="mae-0-365"),
         stat_card("P10–P90 coverage", _fmt(_value(m, "model.coverage"), 3),
                   f"nominal {_fmt(_value(m, 'conformal.nominal_coverage'), 2)}", name="coverage"),
     ]) + "</div>"
-    reason = tags.get("promotion.reason")
-    text = (f'{cards}<dl class="kv" id="champion-info"><dt>Why</dt><dd>{esc(reason or "—")}</dd>'
+    text = (f'{cards}{state}<dl class="kv" id="champion-info"><dt>Why</dt>'
+            f'<dd>{esc(reason or "—")}</dd>'
             f'<dt>Description</dt><dd>{esc(info["description"] or "—")}</dd>'
             f'<dt>Run</dt><dd><a id="mlflow-run-link" href="{esc(info["url"])}" target="_blank" '
             f'rel="noopener">{esc(info["run_id"])} in the MLflow UI ↗</a></dd></dl>')
@@ -190,7 +174,7 @@ def _champion(info: dict, session) -> pn.viewable.Viewable:
         html('<p class="note">Green: the model; navy: the oracle (knows the true capacity, '
              'evaluation only); grey: the baselines.</p>', sizing_mode="stretch_width"),
         html("<h2>Calibration of the P10–P90 interval</h2>"), _calibration(m),
-        html("<h2>Targets</h2>"), html(_targets(m), sizing_mode="stretch_width"),
+        html("<h2>Targets</h2>"), html(model_targets.table(m), sizing_mode="stretch_width"),
         sizing_mode="stretch_width")
 
 

@@ -13,10 +13,11 @@ import re
 import hvplot.pandas  # noqa: F401  (registers .hvplot)
 import panel as pn
 import polars as pl
+from bokeh.models import NumberFormatter
 
 from core import users
 from dashboards.exports import download_buttons
-from dashboards.format import esc, html, stat_card, to_pandas
+from dashboards.format import esc, html, number_format, stat_card, to_pandas, yes_no
 from reporting import planning
 
 HORIZONS = {"90 days": 90, "180 days": 180, "365 days": 365}
@@ -30,8 +31,8 @@ def _titles(frame: pl.DataFrame, currency: str) -> dict[str, str]:
     """Column titles a manager reads: words, days and the currency instead of field names."""
     words = {"site_id": "site", "string_id": "string", "battery_id": "battery",
              "battery_model": "model", "strings_whole": "whole strings",
-             "unscored": "no forecast", "blocks_due": "blocks due", "share_due": "share due",
-             "whole_string": "whole string", "earliest_date": "earliest date",
+             "unscored": "no forecast", "blocks_due": "blocks due", "share_due": "share due (%)",
+             "whole_string": "whole string suggested", "earliest_date": "earliest date",
              "expected_date": "expected date (P50)", "latest_date": "latest date (P90)",
              "due_within": "due within (days, P50)", "due_p10_within": "due within (days, P10)",
              "cost": f"cost ({currency})", "unit_cost": f"unit cost ({currency})"}
@@ -39,19 +40,42 @@ def _titles(frame: pl.DataFrame, currency: str) -> dict[str, str]:
         if match := re.fullmatch(r"(blocks_due|cost)_(\d+)", column):
             kind = "blocks due" if match[1] == "blocks_due" else f"cost ({currency})"
             words[column] = f"{kind}, {match[2]} d"
-    return {c: words[c] for c in frame.columns if c in words}
+    return {c: words.get(c, c.replace("_", " ")) for c in frame.columns}
+
+
+def _is_cost(column: str) -> bool:
+    return column.startswith(("cost", "unit_cost"))
+
+
+def table_frame(frame: pl.DataFrame) -> pl.DataFrame:
+    """What the plan tables show: dates without a time of day (ISO text, so they sort right),
+    money in whole units, shares in percent to a tenth, flags as Yes/No, other figures to a
+    tenth; numbers stay numbers, so the columns sort by value."""
+    kinds = frame.schema.items()
+    return frame.with_columns(
+        [pl.col(c).dt.strftime("%Y-%m-%d") for c, t in kinds
+         if isinstance(t, pl.Datetime | pl.Date)]
+        + [pl.col(c).round(0).cast(pl.Int64) for c in frame.columns if _is_cost(c)]
+        + [(pl.col(c) * 100).round(1) for c, t in kinds if c.startswith("share") and t.is_float()]
+        + [pl.col(c).replace_strict({v: yes_no(v) for v in (True, False)}, default=None,
+                                    return_dtype=pl.String) for c, t in kinds if t == pl.Boolean]
+        + [pl.col(c).round(1) for c, t in kinds
+           if t.is_float() and not _is_cost(c) and not c.startswith("share")])
+
+
+def formatters(frame: pl.DataFrame) -> dict[str, NumberFormatter]:
+    """Thousands separated as the cards write them; whole numbers stay whole, the rest (already
+    rounded) show a tenth."""
+    return {c: number_format(0 if t.is_integer() else 1) for c, t in frame.schema.items()
+            if t.is_numeric() and c != "position"}
 
 
 def _table(frame: pl.DataFrame, css: str, currency: str, **kwargs) -> pn.widgets.Tabulator:
-    """Dates without a time of day, money in whole units, titles with their units."""
-    shown = frame.with_columns(  # ISO dates as text: they sort right and show no midnight
-        [pl.col(c).dt.strftime("%Y-%m-%d") for c, t in frame.schema.items()
-         if isinstance(t, pl.Datetime | pl.Date)]
-        + [pl.col(c).round(0).cast(pl.Int64) for c in frame.columns
-           if c.startswith(("cost", "unit_cost"))])
+    shown = table_frame(frame)
     return pn.widgets.Tabulator(to_pandas(shown), disabled=True, show_index=False,
                                 pagination="local", page_size=50, sizing_mode="stretch_width",
-                                css_classes=[css], titles=_titles(frame, currency), **kwargs)
+                                css_classes=[css], titles=_titles(frame, currency),
+                                formatters=formatters(shown), **kwargs)
 
 
 def _plan_view(session, reader, horizon: int) -> pn.Column:

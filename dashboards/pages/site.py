@@ -11,13 +11,16 @@ import panel as pn
 import polars as pl
 
 from dashboards.exports import download_buttons
-from dashboards.format import badge, days, esc, html, link, local, to_pandas
+from dashboards.format import badge, days, esc, html, link, local, number_format, to_pandas
 from dashboards.strings import StringsView
 from simulator.thresholds import season_of
 
 SEASONS = {"hot": "hot season (Mar–May)", "rainy": "rainy season (Jun–Oct)",
            "cool": "cool season (Nov–Feb)"}
 FILTERS = ("all", "healthy", "warning", "critical", "unknown")
+R_NOTE = ("R vs baseline: the newest resistance reading against the block's own baseline, "
+          "both corrected to 25 °C as the model corrects them (ohmic values fall about 1 % per "
+          "°C as a block warms, so a block in a hot room would otherwise look healthier).")
 LIVE_COLUMNS = ["voltage_v", "temperature_c", "resistance_vs_baseline_pct", "reading_ts"]
 
 
@@ -106,9 +109,12 @@ def build(session, app) -> tuple[str, pn.viewable.Viewable]:
         to_pandas(frame.select(shown)), pagination="remote", page_size=50, disabled=True,
         show_index=False, sizing_mode="stretch_width", css_classes=["battery-table"],
         hidden_columns=["battery_id"],
-        formatters={"_battery": {"type": "html"}, "_status": {"type": "html"}},
+        formatters={"_battery": {"type": "html"}, "_status": {"type": "html"},
+                    "voltage_v": number_format(2), "temperature_c": number_format(1),
+                    "resistance_vs_baseline_pct": number_format(1)},
         titles={"_battery": "battery", "string_id": "string", "voltage_v": "voltage (V)",
-                "temperature_c": "temp (°C)", "resistance_vs_baseline_pct": "R vs baseline (%)",
+                "temperature_c": "temp (°C)",
+                "resistance_vs_baseline_pct": "R vs baseline at 25 °C (%)",
                 "_rul": "RUL P50 (P10–P90)", "_status": "status"})
     status_filter = pn.widgets.RadioButtonGroup(options=list(FILTERS), value="all",
                                                 css_classes=["status-filter"])
@@ -162,6 +168,7 @@ def build(session, app) -> tuple[str, pn.viewable.Viewable]:
              f"{days(status['rul_p10_days'].min() if 'rul_p10_days' in status.columns else None)}"
              "</p>"),
         pn.Row(status_filter, search, exports), table,
+        html(f'<p class="note" id="r-note">{esc(R_NOTE)}</p>', sizing_mode="stretch_width"),
         html("<h2>Strings: block voltage against the string median</h2><p class='note'>A block "
              "far below its string's median is weak or shorted; a whole string spread wide is "
              "imbalanced.</p>"), strings_pane,
