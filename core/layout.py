@@ -7,8 +7,10 @@ changing one setting.
     landing/<table>/        what the live simulator appends: one file per table and rotation
     live/                   the live simulator's checkpoint, control file, status and log
     alerts/alerts.sqlite    the alert store (SQLite, WAL): the engine and users both write it
-    auth/                   private (0o700): users.sqlite (dashboard users, roles, audit) and
-                            cookie_secret (signs the dashboards' login cookies, 0o600)
+    auth/                   private (0o700): users.sqlite (dashboard users, roles, audit),
+                            cookie_secret (signs the dashboards' login cookies, 0o600) and
+                            jupyter_token (the demo's JupyterLab token, 0o600)
+    jupyter/                the demo's JupyterLab user config dir (settings, workspaces)
     reports/                generated reports (Evidently drift HTML, ...)
 """
 
@@ -55,6 +57,14 @@ class Layout:
     @property
     def cookie_secret_path(self) -> Path:
         return self.auth_dir / "cookie_secret"
+
+    @property
+    def jupyter_token_path(self) -> Path:
+        return self.auth_dir / "jupyter_token"
+
+    @property
+    def jupyter_dir(self) -> Path:
+        return self.data_dir / "jupyter"
 
     @property
     def reports_dir(self) -> Path:

@@ -5,6 +5,8 @@ with exit status 2."""
 from __future__ import annotations
 
 import json
+import os
+import pwd
 
 import polars as pl
 import pytest
@@ -13,6 +15,8 @@ from test_alert_rules import THRESHOLDS, baselines, environment, patch, readings
 from alerting.engine import evaluate_telemetry
 from core.layout import Layout
 from pipelines.cli import main
+
+ME = pwd.getpwuid(os.getuid()).pw_name  # the account running the tests
 
 
 @pytest.fixture
@@ -60,16 +64,32 @@ def test_list_filters_and_json(layout, capsys):
 def test_ack_and_resolve_are_published_to_the_lake(layout, capsys):
     first = listed(capsys)[0]["alert_id"]
     code, out, _ = rul(capsys, "alerts", "ack", str(first), "--by", "somchai", "--note", "on it")
-    assert code == 0 and f"alert {first} acknowledged by somchai" in out
+    assert code == 0 and f"alert {first} acknowledged by somchai (os:{ME})" in out
     snapshot = pl.read_parquet(layout.lake_dir / "alerts.parquet")
     row = snapshot.filter(pl.col("alert_id") == first).row(0, named=True)
-    assert (row["status"], row["acknowledged_by"], row["note"]) == ("acknowledged", "somchai",
-                                                                      "on it")
+    assert (row["status"], row["acknowledged_by"], row["note"]) == (
+        "acknowledged", f"somchai (os:{ME})", "on it")
     assert rul(capsys, "alerts", "resolve", str(first), "--by", "somchai")[0] == 0
     assert listed(capsys, "--status", "resolved")[0]["alert_id"] == first
     events = pl.read_parquet(layout.lake_dir / "alert_events.parquet")
     assert events.filter(pl.col("alert_id") == first)["action"].to_list() == [
         "open", "acknowledge", "resolve"]
+
+
+def test_the_account_is_recorded_whatever_name_is_given(layout, capsys, monkeypatch):
+    """--by is free text: the actor carries the real uid's account, not $USER, and the alert
+    engine's reserved name is refused in any case."""
+    monkeypatch.setenv("USER", "mallory")
+    monkeypatch.setenv("LOGNAME", "mallory")
+    first, second = (a["alert_id"] for a in listed(capsys)[:2])
+    assert rul(capsys, "alerts", "ack", str(first), "--by", "admin")[0] == 0
+    events = pl.read_parquet(layout.lake_dir / "alert_events.parquet")
+    assert events.filter(pl.col("action") == "acknowledge")["actor"].to_list() == [
+        f"admin (os:{ME})"]
+    for name in ("engine", "Engine", " ENGINE ", "bob (os:root)"):
+        code, out, err = rul(capsys, "alerts", "resolve", str(second), "--by", name)
+        assert code == 2 and "give a person's name" in err and out == "", name
+    assert listed(capsys, "--status", "open")[0]["alert_id"] == second
 
 
 def test_errors_are_one_line_with_exit_status_2(layout, capsys):

@@ -4,12 +4,16 @@ They work on the alert store under the data root (RUL_DATA_DIR: `alerts/alerts.s
 after a change the Parquet snapshot in the lake is republished, so the warehouse's alert
 views follow at once. Unknown ids, illegal transitions and bad filters end with one
 `rul: error:` line and exit status 2.
+
+`--by` is free text, so every change made here is recorded as `NAME (os:ACCOUNT)`: the
+operating-system account that ran the command is what an audit can rely on.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 
 from pipelines.cli.common import UserError, print_json_or_nothing
 
@@ -33,7 +37,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     for name, verb, handler in (("ack", "acknowledge", _ack), ("resolve", "resolve", _resolve)):
         cmd = sub.add_parser(name, help=f"{verb} an alert")
         cmd.add_argument("alert_id", metavar="ID", help="alert id (from `rul alerts list`)")
-        cmd.add_argument("--by", metavar="USER", required=True, help="who does it")
+        cmd.add_argument("--by", metavar="NAME", required=True,
+                         help="who does it (recorded with your operating-system account)")
         cmd.add_argument("--note", metavar="TEXT", help="why, or what was done")
         cmd.set_defaults(command=handler)
 
@@ -94,18 +99,43 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _os_account() -> str:
+    """The account running this command, from the process's real uid (not $USER or $LOGNAME,
+    which anyone can set)."""
+    import pwd
+
+    uid = os.getuid()
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:  # an unnamed uid (e.g. a container)
+        return f"uid {uid}"
+
+
+def _actor(by: str) -> str:
+    """`NAME (os:ACCOUNT)`; the alert engine's reserved name is refused in any case, and so is
+    a name that already claims an account."""
+    from alerting.store import ENGINE
+
+    name = by.strip()
+    if not name or name.casefold() == ENGINE or "(os:" in name:
+        raise UserError(f"--by {by!r}: give a person's name (not empty, not {ENGINE!r} in any "
+                        "case, no '(os:')")
+    return f"{name} (os:{_os_account()})"
+
+
 def _change(args: argparse.Namespace, verb: str) -> int:
     from alerting import store
 
+    actor = _actor(args.by)
     layout = _layout()
     alert_id = _alert_id(args.alert_id)
     action = store.acknowledge if verb == "acknowledged" else store.resolve
     try:
-        row = action(layout.alerts_db, alert_id, args.by, args.note)
+        row = action(layout.alerts_db, alert_id, actor, args.note)
     except store.AlertError as exc:
         raise UserError(str(exc)) from None
     store.export_snapshot(layout.alerts_db, layout.lake_dir)
-    print(f"alert {alert_id} {verb} by {args.by.strip()}: {row['message']}")
+    print(f"alert {alert_id} {verb} by {actor}: {row['message']}")
     return 0
 
 

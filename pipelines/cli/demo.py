@@ -2,22 +2,32 @@
 and the model if they are missing (a second run reuses them), then starts the MLflow UI, the
 live simulator and `dagster dev` (webserver and daemon: schedules and sensors run), prints
 every URL, and on Ctrl-C stops all of it: the simulator lands its last batch, then the Dagster
-and MLflow process groups end."""
+and MLflow process groups end.
+
+Every service listens on 127.0.0.1 only; who can reach what, and the production setup, is in
+docs/deployment-security.md."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from core.settings import REPO_ROOT
 from pipelines.cli.common import UserError
 
 DAGSTER_EXIT_S = 60.0  # `dagster dev` takes ~25 s to exit after SIGTERM (PLATFORM_NOTES)
+JUPYTER_CONFIG = REPO_ROOT / "deploy" / "jupyter"
+# what the children need to know to stay quiet: no usage reports leave this machine
+NO_TELEMETRY = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -39,7 +49,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def _demo(args: argparse.Namespace) -> int:
     from core.layout import Layout
     from core.live import start_detached, stop
-    from core.settings import REPO_ROOT, Settings
+    from core.settings import Settings
     from pipelines.cli.dashboard import first_admin
     from pipelines.cli.simulate import parse_duration
 
@@ -62,7 +72,6 @@ def _demo(args: argparse.Namespace) -> int:
         print("[1/6] history, warehouse and champion model found: reused", flush=True)
     password = first_admin(settings)
     _recover_runs(home)
-    token = secrets.token_urlsafe(16)
     logs = layout.data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     groups: list[tuple[str, subprocess.Popen]] = []
@@ -78,19 +87,13 @@ def _demo(args: argparse.Namespace) -> int:
             [sys.executable, "-m", "pipelines.cli", "dashboard", "--port",
              str(args.dashboard_port)], logs / "dashboards.log")))
         print("[5/6] JupyterLab on notebooks/", flush=True)
-        groups.append(("JupyterLab", _spawn(
-            [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip", "127.0.0.1",
-             "--port", str(args.jupyter_port), f"--IdentityProvider.token={token}",
-             f"--ServerApp.root_dir={REPO_ROOT / 'notebooks'}",
-             # Panel's notebook server extension is not needed to run the notebooks, and
-             # importing it slows every other UI starting beside JupyterLab
-             "--ServerApp.jpserver_extensions=panel.io.jupyter_server_extension=False",
-             *(["--allow-root"] if os.geteuid() == 0 else [])],  # CI and containers run as root
-            logs / "jupyter.log")))
+        groups.append(("JupyterLab", _jupyter(layout, args.jupyter_port, logs / "jupyter.log")))
+        # MLflow's client takes seconds to import: let it do so while the UIs start
+        experiment_page = ThreadPoolExecutor(1).submit(_experiment_page, settings)
         for name, url in (
                 ("Dashboards", f"http://127.0.0.1:{args.dashboard_port}/login"),
-                ("JupyterLab", f"http://127.0.0.1:{args.jupyter_port}/api/status?token={token}"),
-                ("MLflow UI", f"http://127.0.0.1:{args.mlflow_port}/"),
+                ("JupyterLab", f"http://127.0.0.1:{args.jupyter_port}/api"),  # no token needed
+                ("MLflow UI", f"http://127.0.0.1:{args.mlflow_port}/health"),
                 ("Dagster UI", f"http://127.0.0.1:{args.dagster_port}/server_info")):
             _wait_http(name, url, groups, began)
         # the UIs first (two cores are busy starting them), then the simulator's ticks
@@ -105,8 +108,10 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"\nup in {time.perf_counter() - began:.0f} s:\n"
               f"  Dashboards   http://127.0.0.1:{args.dashboard_port}  sign in: {login}\n"
               f"  Dagster UI   http://127.0.0.1:{args.dagster_port}\n"
-              f"  MLflow UI    http://127.0.0.1:{args.mlflow_port}\n"
-              f"  JupyterLab   http://127.0.0.1:{args.jupyter_port}/lab?token={token}\n"
+              f"  MLflow UI    http://127.0.0.1:{args.mlflow_port}/"
+              f"{experiment_page.result()}\n"
+              f"  JupyterLab   http://127.0.0.1:{args.jupyter_port}/lab  token: in "
+              f"{layout.jupyter_token_path} (yours only)\n"
               f"  simulator    pid {pid}: `rul simulate status`, `rul simulate scenario list`\n"
               f"  logs         {logs}\n"
               "Ctrl-C stops everything.", flush=True)
@@ -123,10 +128,11 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _spawn(cmd: list[str], log_path: Path, cwd: str | None = None) -> subprocess.Popen:
+def _spawn(cmd: list[str], log_path: Path, cwd: str | None = None,
+           env: dict[str, str] | None = None) -> subprocess.Popen:
     """A child in its own process group (so Ctrl-C ends all of it), logging to a file."""
     with open(log_path, "ab") as log:
-        return subprocess.Popen(cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+        return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
 
 
@@ -155,11 +161,32 @@ def _built(settings, layout) -> bool:
     """History with its end state, the warehouse, and a champion model in the registry."""
     if not layout.warehouse_path.exists() or not any((layout.lake_dir / "live_state").glob("*")):
         return False
+    return _has_champion(str(settings.mlflow_uri))
+
+
+def _has_champion(tracking_uri: str) -> bool:
+    """Whether battery-rul has a champion. The demo's own SQLite registry is read directly:
+    importing mlflow for its client takes 10 s on a busy 2-core machine, all of it before any
+    UI can start. tests/test_demo.py checks this read against the client's answer."""
+    from models.registry import CHAMPION, MODEL_NAME
+
+    if tracking_uri.startswith("sqlite:///"):
+        path = Path(tracking_uri.removeprefix("sqlite:///"))
+        if not path.exists():
+            return False
+        with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as conn:
+            try:
+                return conn.execute(
+                    "SELECT 1 FROM registered_model_aliases a JOIN model_versions v USING "
+                    "(workspace, name, version) WHERE workspace = 'default' AND name = ? "
+                    "AND alias = ? AND v.current_stage != 'Deleted_Internal'",
+                    (MODEL_NAME, CHAMPION)).fetchone() is not None
+            except sqlite3.Error:  # not (yet) a registry: nothing was built into it
+                return False
     try:
         from mlflow import MlflowClient
 
-        MlflowClient(tracking_uri=settings.mlflow_uri).get_model_version_by_alias(
-            "battery-rul", "champion")
+        MlflowClient(tracking_uri=tracking_uri).get_model_version_by_alias(MODEL_NAME, CHAMPION)
     except Exception:  # noqa: BLE001 - any registry answer but a version means "not built"
         return False
     return True
@@ -172,10 +199,62 @@ def _mlflow_ui(settings, port: int) -> subprocess.Popen:
            "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]  # one user: one worker
     if settings.mlflow_artifacts:
         cmd += ["--default-artifact-root", settings.mlflow_artifacts]
-    env = os.environ | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    # no AI gateway: its endpoints and secrets pages serve no battery model, and unused is safer
+    env = os.environ | NO_TELEMETRY | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+                                       "MLFLOW_ENABLE_AI_GATEWAY": "false"}
     with open(store / "ui.log", "ab") as log:
         return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                                 start_new_session=True)
+
+
+def _experiment_page(settings) -> str:
+    """The UI's fragment for the battery-rul runs (MLflow 3 opens on a generative-AI home
+    otherwise); `workflowType` is the UI's own switch between its GenAI and classic-ML views."""
+    from mlflow import MlflowClient
+
+    from models.registry import EXPERIMENT
+
+    experiment = MlflowClient(tracking_uri=settings.mlflow_uri).get_experiment_by_name(EXPERIMENT)
+    if experiment is None:
+        return ""
+    return f"#/experiments/{experiment.experiment_id}?workflowType=machine_learning"
+
+
+def _jupyter(layout, port: int, log_path: Path) -> subprocess.Popen:
+    """JupyterLab on notebooks/, configured by deploy/jupyter (terminals off, the broken widget
+    extensions disabled). Its token goes through the child's environment, which only this user
+    can read (/proc/<pid>/environ is 0400), never through argv, which `ps` shows to everyone."""
+    layout.jupyter_dir.mkdir(parents=True, exist_ok=True)
+    env = os.environ | NO_TELEMETRY | {
+        "JUPYTER_TOKEN": _jupyter_token(layout.jupyter_token_path),
+        "JUPYTER_CONFIG_PATH": str(JUPYTER_CONFIG),
+        # replaces ~/.jupyter: the user's settings and workspaces stay with the data, and a
+        # personal config cannot re-enable what deploy/jupyter turns off
+        "JUPYTER_CONFIG_DIR": str(layout.jupyter_dir),
+    }
+    cmd = [sys.executable, "-m", "jupyterlab", "--port", str(port),
+           f"--ServerApp.root_dir={REPO_ROOT / 'notebooks'}",
+           *(["--allow-root"] if os.geteuid() == 0 else [])]  # CI and containers run as root
+    return _spawn(cmd, log_path, env=env)
+
+
+def _jupyter_token(path: Path) -> str:
+    """The token from its 0600 file in the private auth folder, made on first use and kept, so
+    a bookmarked or signed-in browser stays valid across demos. Whoever can read the file can
+    read the data folder already."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        path.chmod(0o600)
+        token = path.read_text().strip()
+        if token:
+            return token
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+    token = secrets.token_urlsafe(32)
+    with os.fdopen(fd, "w") as file:
+        file.write(token + "\n")
+    return token
 
 
 def _wait_http(name: str, url: str, groups: list[tuple[str, subprocess.Popen]],
