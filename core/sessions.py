@@ -85,8 +85,8 @@ def authenticate(db: str | Path, username: str, password: str, address: str, *,
         old = row["password_hash"]
         new = passwords.rehash(password) if passwords.needs_rehash(old) else None
         with users.transaction(db) as conn:
-            conn.execute("DELETE FROM login_failures WHERE username = ? AND address = ?",
-                         (name, addr))
+            conn.execute("UPDATE login_failures SET pair = 0 WHERE username = ? "
+                         "AND address = ?", (name, addr))
             if new:
                 conn.execute("UPDATE users SET password_hash = ? WHERE username = ? "
                              "AND password_hash = ?", (new, name, old))
@@ -104,11 +104,11 @@ def _failed(conn: sqlite3.Connection, t: int, name: str, addr: str, why: str) ->
     conn.execute("DELETE FROM login_failures WHERE ts <= ?", (t - FAILURE_WINDOW // _US,))
     conn.execute("DELETE FROM lockouts WHERE locked_until <= ?", (t,))
     conn.execute("DELETE FROM address_lockouts WHERE locked_until <= ?", (t,))
-    conn.execute("INSERT INTO login_failures VALUES (?, ?, ?)", (name, addr, t))
+    conn.execute("INSERT INTO login_failures VALUES (?, ?, ?, 1)", (name, addr, t))
     users.audit(conn, t, name, "login.failure", name, why, addr)
     count = "SELECT count(*) FROM login_failures WHERE address = ?"
     from_address = conn.execute(count, (addr,)).fetchone()[0]
-    for_pair = conn.execute(count + " AND username = ?", (addr, name)).fetchone()[0]
+    for_pair = conn.execute(count + " AND username = ? AND pair = 1", (addr, name)).fetchone()[0]
     if from_address >= ADDRESS_MAX_FAILURES:
         conn.execute("DELETE FROM login_failures WHERE address = ?", (addr,))
         conn.execute("INSERT OR REPLACE INTO address_lockouts VALUES (?, ?)",
@@ -118,7 +118,8 @@ def _failed(conn: sqlite3.Connection, t: int, name: str, addr: str, why: str) ->
         return AuthResult(LOCKED, retry_after_s=math.ceil(ADDRESS_LOCKOUT.total_seconds()))
     if for_pair < MAX_FAILURES:
         return AuthResult(BAD_CREDENTIALS)
-    conn.execute("DELETE FROM login_failures WHERE username = ? AND address = ?", (name, addr))
+    conn.execute("UPDATE login_failures SET pair = 0 WHERE username = ? AND address = ?",
+                 (name, addr))
     conn.execute("INSERT OR REPLACE INTO lockouts VALUES (?, ?, ?)",
                  (name, addr, t + LOCKOUT // _US))
     users.audit(conn, t, name, "login.lockout", name,

@@ -38,6 +38,8 @@ SCHEMA_VERSION = 2  # 2: sessions, throttling per address, the address in the au
 RESERVED = "engine"  # the alert engine's actor in the alert store: no person may take it
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _US = dt.timedelta(microseconds=1)
+# the own-password form's wrong current passwords, as sign-in counts them per name and address
+WRONG_CURRENT_MAX, WRONG_CURRENT_WINDOW = 5, dt.timedelta(minutes=15)
 _NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 SCHEMA = (
@@ -48,9 +50,11 @@ SCHEMA = (
         must_change INTEGER NOT NULL DEFAULT 0)""",
     # 'Ann' and 'ann' would be two accounts to the store but one person to a reader of the audit
     "CREATE UNIQUE INDEX IF NOT EXISTS users_nocase ON users (username COLLATE NOCASE)",
-    # failed sign-ins per attempted name (existing or not) and address inside the window
-    """CREATE TABLE IF NOT EXISTS login_failures (
-        username TEXT NOT NULL, address TEXT NOT NULL, ts INTEGER NOT NULL)""",
+    # failed sign-ins per attempted name (existing or not) and address inside the window;
+    # a pair's lock or success takes its rows out of the pair's count (`pair`) but never out of
+    # the address's, or 5 tries per name would spray any number of names
+    """CREATE TABLE IF NOT EXISTS login_failures (username TEXT NOT NULL,
+        address TEXT NOT NULL, ts INTEGER NOT NULL, pair INTEGER NOT NULL DEFAULT 1)""",
     "CREATE INDEX IF NOT EXISTS login_failures_by_pair ON login_failures (username, address)",
     "CREATE INDEX IF NOT EXISTS login_failures_by_address ON login_failures (address)",
     "CREATE INDEX IF NOT EXISTS login_failures_by_ts ON login_failures (ts)",
@@ -232,7 +236,7 @@ def set_password(db: str | Path, username: str, password: str, *, by: str,
         _existing(conn, username)
         conn.execute("UPDATE users SET password_hash = ?, updated_at = ?, must_change = ? "
                      "WHERE username = ?", (digest, t, int(must_change), username))
-        conn.execute("DELETE FROM login_failures WHERE username = ?", (username,))
+        conn.execute("UPDATE login_failures SET pair = 0 WHERE username = ?", (username,))
         conn.execute("DELETE FROM lockouts WHERE username = ?", (username,))
         _end_sessions(conn, username, keep_session)
         audit(conn, t, actor, "user.password", username)
@@ -247,13 +251,35 @@ def change_own_password(db: str | Path, username: str, current: str, new: str, *
     if row is None:
         raise UserStoreError(f"no such user {username!r}")
     if not passwords.verify(row["password_hash"], current):
-        with transaction(db) as conn:
-            audit(conn, now_us(), username, "user.password.refused", username,
-                  "wrong current password")
-        raise UserStoreError("the current password is wrong; nothing was changed")
+        _wrong_current(db, username)
     if new == current:
         raise UserStoreError("the new password is the current one: choose another")
     set_password(db, username, new, by=username, keep_session=keep_session)
+
+
+def _wrong_current(db: str | Path, username: str) -> None:
+    """Refuse a wrong current password. Whoever holds a session (a tab left open, a copied
+    cookie) could otherwise guess the password at argon2's pace: after WRONG_CURRENT_MAX wrong
+    ones within WRONG_CURRENT_WINDOW every session of the user ends, and the real user signs in
+    again through the throttled sign-in."""
+    t = now_us()
+    with transaction(db) as conn:
+        conn.execute("INSERT INTO login_failures VALUES (?, 'current-password', ?, 1)",
+                     (username, t))
+        audit(conn, t, username, "user.password.refused", username, "wrong current password")
+        wrong = conn.execute("SELECT count(*) FROM login_failures WHERE username = ? AND "
+                             "address = 'current-password' AND pair = 1 AND ts > ?",
+                             (username, t - WRONG_CURRENT_WINDOW // _US)).fetchone()[0]
+        if wrong >= WRONG_CURRENT_MAX:
+            conn.execute("UPDATE login_failures SET pair = 0 WHERE username = ? AND "
+                         "address = 'current-password'", (username,))
+            _end_sessions(conn, username)
+            audit(conn, t, username, "user.sessions.ended", username,
+                  f"{wrong} wrong current passwords")
+    if wrong >= WRONG_CURRENT_MAX:  # raised after the commit: the sessions stay ended
+        raise PermissionDenied("too many wrong current passwords: your session has ended, "
+                               "sign in again")
+    raise UserStoreError("the current password is wrong; nothing was changed")
 
 
 def set_role(db: str | Path, username: str, role: str, *, by: str) -> None:

@@ -147,8 +147,10 @@ def _now() -> str:
 
 
 def add_user(users_db: Path, actor: Actor, username: str, role: str, password: str) -> None:
+    """An admin adds a user; the admin knows the password, so its owner replaces it at the
+    first sign-in."""
     _check(users_db, actor, users.MANAGE_USERS)
-    users.add_user(users_db, username, role, password, by=f"dashboard:{actor}")
+    users.add_user(users_db, username, role, password, by=f"dashboard:{actor}", must_change=True)
 
 
 def remove_user(users_db: Path, actor: Actor, username: str) -> None:

@@ -88,9 +88,15 @@ class Home(tornado.web.RequestHandler):
         self.redirect("/fleet")
 
 
-def server_kwargs(app: App, port: int, address: str) -> dict:
+def server_kwargs(app: App, port: int, address: str, trusted_proxy: str | None = None) -> dict:
     """What `pn.serve` needs besides the pages: auth, static files, the `/` redirect, and the
-    sign-in page's own assets without a session (`dashboards.security.public_patterns`)."""
+    sign-in page's own assets without a session (`dashboards.security.public_patterns`).
+
+    `trusted_proxy` (the public host[:port] of a TLS proxy in front) makes the server take the
+    client's address and scheme from the proxy's X-Real-IP / X-Forwarded-For and
+    X-Forwarded-Proto, so sign-in throttling counts each client, not the proxy, and accepts the
+    page's websocket from that host. Only for a server that nobody but the proxy can reach:
+    anyone else could claim any address in those headers."""
     # callbacks (deferred charts, ticks) on worker threads: a page drawing its charts does
     # not hold up another user's request on the server's event loop
     pn.extension("tabulator", notifications=True, inline=False, nthreads=WORKER_THREADS)
@@ -101,20 +107,24 @@ def server_kwargs(app: App, port: int, address: str) -> dict:
             "static_dirs": {"assets": str(STATIC), "reports": str(reports)},
             "extra_patterns": [(r"/", Home), *public_patterns(STATIC)],
             "title": {k: f"{k.title()} · Thai Battery Fleet RUL" for k in _pages()},
-            "websocket_origin": [f"{address}:{port}", f"localhost:{port}"], "admin": False, "show": False}
+            "websocket_origin": [f"{address}:{port}", f"localhost:{port}",
+                                 *([trusted_proxy] if trusted_proxy else [])],
+            "use_xheaders": bool(trusted_proxy), "admin": False, "show": False}
 
 
-def build_server(settings: Settings, port: int, address: str = "127.0.0.1"):
+def build_server(settings: Settings, port: int, address: str = "127.0.0.1",
+                 trusted_proxy: str | None = None):
     """A started-but-not-running server (tests run its IO loop in a thread)."""
     app = App.create(settings)
     server = pn.serve(applications(app), port=port, address=address, start=False,
-                      threaded=False, **server_kwargs(app, port, address))
+                      threaded=False, **server_kwargs(app, port, address, trusted_proxy))
     harden(server._tornado)  # security headers on every response (Bokeh exposes no setting)
     return server
 
 
-def serve(settings: Settings, port: int, address: str = "127.0.0.1") -> None:
+def serve(settings: Settings, port: int, address: str = "127.0.0.1",
+          trusted_proxy: str | None = None) -> None:
     """Serve until interrupted (Panel's SIGINT handler stops the loop)."""
-    server = build_server(settings, port, address)
+    server = build_server(settings, port, address, trusted_proxy)
     server.start()
     server.io_loop.start()

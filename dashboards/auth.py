@@ -54,8 +54,9 @@ class LoginHandler(tornado.web.RequestHandler):
     users_db: Path  # set by FleetAuth
 
     def get(self) -> None:
-        self._page(self.get_argument("error", ""), "error" if self.get_argument("error", "")
-                   else "", self.get_argument("username", ""))
+        # no message from the query string: a link could otherwise put any wording in the
+        # page's red box (phishing); only the answers of `post` are shown
+        self._page("", "", self.get_argument("username", ""))
 
     def _page(self, message: str, kind: str, username: str = "") -> None:
         self.set_header("Cache-Control", "no-store")
@@ -85,8 +86,12 @@ class LoginHandler(tornado.web.RequestHandler):
         if previous:  # a new sign-in in this browser replaces its old session
             sessions.end(self.users_db, previous)
         token = sessions.start(self.users_db, result.username, address)
+        # Secure once the browser speaks HTTPS (behind a TLS proxy with --trusted-proxy,
+        # Tornado reads the scheme from X-Forwarded-Proto): the cookie then never goes out
+        # over plain HTTP
         self.set_secure_cookie(COOKIE, token, expires_days=SESSION_HOURS / 24, httponly=True,
-                               samesite="Strict", path="/")
+                               samesite="Strict", path="/",
+                               secure=self.request.protocol == "https")
         self.redirect(_safe_next(self.get_argument("next", None)))
 
 

@@ -10,17 +10,14 @@ from __future__ import annotations
 import io
 import os
 import re
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import openpyxl
 import polars as pl
 import pytest
 from dashboard_data import PASSWORDS, clone, shared_dashboard
+from local_servers import dashboard
 from playwright.sync_api import expect, sync_playwright
 
 from alerting.store import alert_events, list_alerts
@@ -38,12 +35,6 @@ TIMEOUT_MS = 30_000  # the first model page of a server waits for MLflow's impor
 expect.set_options(timeout=TIMEOUT_MS)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def dash(tmp_path_factory):
     return clone(shared_dashboard(tmp_path_factory), tmp_path_factory.mktemp("browser"))
@@ -51,26 +42,9 @@ def dash(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def base(dash, tmp_path_factory):
-    port = _free_port()
     log = tmp_path_factory.getbasetemp() / "dashboard-server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "dashboard", "--port",
-                                 str(port)], env=os.environ | dash.env, stdout=out,
-                                stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/login", timeout=2):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"rul dashboard did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.5)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
+    for port in dashboard(dash.env, log):
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="module")
@@ -94,10 +68,12 @@ def shots(tmp_path_factory) -> Path:
 class Visit:
     """A browser context that records console errors and every request leaving the server."""
 
-    def __init__(self, browser, base: str) -> None:
+    def __init__(self, browser, base: str, bypass_csp: bool = False) -> None:
         self.base = base
+        # bypass_csp: tests of escaping must see markup run if it gets through, not have the
+        # content security policy (tests/test_http_security.py) stop it for them
         self.context = browser.new_context(viewport={"width": 1400, "height": 1000},
-                                           accept_downloads=True)
+                                           accept_downloads=True, bypass_csp=bypass_csp)
         self.context.set_default_timeout(TIMEOUT_MS)
         self.errors: list[str] = []
         self.outside: list[str] = []

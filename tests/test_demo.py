@@ -10,7 +10,6 @@ import contextlib
 import json
 import re
 import shutil
-import socket
 import stat
 import subprocess
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import dagster as dg
 from dagster._core.storage.dagster_run import DagsterRun
+from local_servers import free_port
 
 from core.layout import Layout
 from core.settings import REPO_ROOT
@@ -45,12 +45,6 @@ def test_runs_left_by_an_earlier_demo_are_canceled(tmp_path):
     with contextlib.chdir(tmp_path), dg.DagsterInstance.from_config(str(tmp_path)) as instance:
         statuses = sorted(r.status.value for r in instance.get_runs())
     assert statuses == ["CANCELED", "CANCELED", "SUCCESS"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(url: str, token: str | None = None, method: str = "GET") -> tuple[int, str]:
@@ -95,7 +89,7 @@ def test_jupyterlab_child_keeps_the_token_off_argv_with_terminals_and_broken_ext
     the page config disables the two broken widget extensions."""
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
     layout = Layout(tmp_path / "data")
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "jupyter.log"
     proc = _jupyter(layout, port, log)
     try:

@@ -17,6 +17,7 @@ import urllib.request
 import pytest
 import test_dashboard_browser as browser_suite
 from dashboard_data import PASSWORDS
+from local_servers import NoRedirect
 from playwright.sync_api import expect
 from test_dashboard_browser import PAGES, Visit
 
@@ -36,15 +37,8 @@ KEYWORDS = {"'self'", "'none'", "'unsafe-inline'", "'unsafe-eval'", "data:", "bl
 NONCE = re.compile(r"'nonce-([A-Za-z0-9_-]{16,})'")
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Answer a redirect as it is: its own headers are under test, not its target's."""
-
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
 def _client() -> urllib.request.OpenerDirector:
-    return urllib.request.build_opener(_NoRedirect, urllib.request.HTTPCookieProcessor(
+    return urllib.request.build_opener(NoRedirect, urllib.request.HTTPCookieProcessor(
         http.cookiejar.CookieJar()))
 
 

@@ -10,18 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import http.client
-import os
 import re
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
 from http.cookies import SimpleCookie
 from urllib.parse import urlencode, urlsplit
 
 import pytest
 from dashboard_data import PASSWORDS, clone, shared_dashboard
+from local_servers import dashboard
 
 from core import sessions, users
 from core.layout import Layout
@@ -97,6 +93,23 @@ def test_the_own_change_needs_the_current_password(db):
     assert users.audit_log(db)[1]["action"] == "user.password.refused"
 
 
+def test_guessing_the_current_password_ends_the_sessions(db):
+    """A tab left open is no password oracle: the fifth wrong current password within 15
+    minutes ends every session of the user, and the right one cannot be tried after it."""
+    token = sessions.start(db, "eng", "a")
+    keep = sessions.key(token)
+    for _ in range(users.WRONG_CURRENT_MAX - 1):
+        with pytest.raises(users.UserStoreError, match="current password is wrong"):
+            users.change_own_password(db, "eng", "a wrong guess", STRONG, keep_session=keep)
+    assert sessions.resolve(db, token) is not None
+    with pytest.raises(users.PermissionDenied, match="session has ended"):
+        users.change_own_password(db, "eng", "a wrong guess", STRONG, keep_session=keep)
+    assert sessions.resolve(db, token) is None
+    with pytest.raises(users.PermissionDenied, match="session has ended"):
+        actions.change_own_password(db, Actor("eng", token), PASSWORDS["eng"], STRONG)
+    assert sessions.authenticate(db, "eng", PASSWORDS["eng"], "a").ok  # sign-in still works
+
+
 def test_an_ended_session_can_no_longer_act(db):
     """A tab left open after sign-out: its page still holds the Actor, the store does not."""
     root = Actor("root", sessions.start(db, "root", "a"))
@@ -129,16 +142,16 @@ def test_an_ended_session_can_no_longer_act(db):
 def test_a_one_time_password_allows_nothing_but_its_own_change(tmp_path):
     db = Layout(tmp_path / "data").users_db
     generated = users.bootstrap_admin(db, None)
+    users.add_user(db, "eng", "engineer", OTHER, by="test")
     admin = Actor("admin", sessions.start(db, "admin", "a"))
     other = sessions.start(db, "admin", "b")
     for action in (lambda: actions.add_user(db, admin, "vic", "viewer", STRONG),
-                   lambda: actions.set_password(db, admin, "admin", STRONG),
+                   lambda: actions.set_password(db, admin, "eng", STRONG),
+                   lambda: actions.set_role(db, admin, "eng", "viewer"),
                    lambda: actions.acknowledge_alert(None, db, admin, 1, None),
                    lambda: actions.stop_simulator(None, db, admin)):
-        with pytest.raises((users.PermissionDenied, actions.ActionError)):
+        with pytest.raises(users.PermissionDenied, match="set your own password first"):
             action()
-    with pytest.raises(users.PermissionDenied, match="set your own password first"):
-        actions.add_user(db, admin, "vic", "viewer", STRONG)
     with pytest.raises(users.UserStoreError, match="current password is wrong"):
         actions.change_own_password(db, admin, "a wrong guess", STRONG)
     actions.change_own_password(db, admin, generated, STRONG)
@@ -150,12 +163,6 @@ def test_a_one_time_password_allows_nothing_but_its_own_change(tmp_path):
 # --- over HTTP, against `rul dashboard` ------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def dash(tmp_path_factory):
     return clone(shared_dashboard(tmp_path_factory), tmp_path_factory.mktemp("sessions"))
@@ -163,25 +170,7 @@ def dash(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def port(dash, tmp_path_factory):
-    port = _free_port()
-    log = tmp_path_factory.getbasetemp() / "sessions-server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "dashboard", "--port",
-                                 str(port)], env=os.environ | dash.env, stdout=out,
-                                stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if request(port, "GET", "/login").status == 200:
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"rul dashboard did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.5)
-    yield port
-    proc.terminate()
-    proc.wait(timeout=30)
+    yield from dashboard(dash.env, tmp_path_factory.getbasetemp() / "sessions-server.log")
 
 
 class Answer:
@@ -194,9 +183,11 @@ class Answer:
 
 
 def request(port: int, method: str, path: str, cookies: dict[str, str] | None = None,
-            form: dict[str, str] | None = None) -> Answer:
-    """One request, no redirect followed, with exactly the cookies given (a copied cookie)."""
+            form: dict[str, str] | None = None, extra: dict[str, str] | None = None) -> Answer:
+    """One request, no redirect followed, with exactly the cookies given (a copied cookie)
+    and any `extra` headers (a proxy's)."""
     headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in (cookies or {}).items())}
+    headers |= extra or {}
     body = urlencode(form) if form is not None else None
     if body is not None:
         headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -209,15 +200,16 @@ def request(port: int, method: str, path: str, cookies: dict[str, str] | None = 
 
 
 def sign_in(port: int, user: str, password: str | None = None, next_: str = "/admin",
-            cookies: dict[str, str] | None = None) -> tuple[Answer, dict[str, str]]:
+            cookies: dict[str, str] | None = None, extra: dict[str, str] | None = None,
+            ) -> tuple[Answer, dict[str, str]]:
     """Through the real form: GET /login for the _xsrf cookie and field, POST it back (with
     the browser's other `cookies`, if any)."""
-    page = request(port, "GET", "/login")
+    page = request(port, "GET", "/login", extra=extra)
     field = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
     xsrf = (cookies or {}) | {"_xsrf": page.cookies["_xsrf"].value}
     answer = request(port, "POST", "/login?" + urlencode({"next": next_}), xsrf,
                      {"username": user, "password": PASSWORDS[user] if password is None
-                      else password, "_xsrf": field})
+                      else password, "_xsrf": field}, extra)
     return answer, {k: m.value for k, m in answer.cookies.items() if k != "_xsrf"}
 
 
@@ -299,3 +291,34 @@ def test_sign_in_records_the_client_address(port, dash):
     entry = next(a for a in users.audit_log(dash.layout.users_db) if a["actor"] == "vic")
     assert (entry["action"], entry["address"]) == ("login.success", "127.0.0.1")
 
+
+
+def test_behind_a_trusted_proxy_each_client_is_throttled_on_its_own(dash, tmp_path_factory):
+    """Behind a TLS proxy every request comes from the proxy's address: with --trusted-proxy
+    the client's own address (X-Real-IP) is counted, so a guesser behind the proxy locks out
+    only itself, and the session cookie is Secure once the proxy says the browser uses HTTPS."""
+    served = dashboard(dash.env, tmp_path_factory.getbasetemp() / "proxy-server.log",
+                       "--trusted-proxy", "dashboards.example:443")
+    port = next(served)
+    guesser = {"X-Real-IP": "198.51.100.7", "X-Forwarded-Proto": "https"}
+    user = {"X-Real-IP": "198.51.100.8", "X-Forwarded-Proto": "https"}
+    try:
+        for _ in range(sessions.MAX_FAILURES):
+            answer, _ = sign_in(port, "eng", "a wrong guess", extra=guesser)
+        assert "Too many failed sign-ins" in answer.text
+        answer, cookies = sign_in(port, "eng", extra=user)
+        assert answer.status == 302 and cookies
+        assert answer.cookies[COOKIE]["secure"] is True
+        audit = users.audit_log(dash.layout.users_db, 10)
+        assert ("login.success", "198.51.100.8") in [(a["action"], a["address"]) for a in audit]
+        assert ("login.lockout", "198.51.100.7") in [(a["action"], a["address"]) for a in audit]
+    finally:
+        next(served, None)
+
+
+def test_the_sign_in_page_shows_no_text_from_its_link(port):
+    """A link cannot put its own wording in the page's red box (phishing)."""
+    page = request(port, "GET", "/login?" + urlencode({"error": "Account suspended: call us"}))
+    assert page.status == 200 and "Account suspended" not in page.text
+    answer, _ = sign_in(port, "vic", "a wrong guess")
+    assert "Wrong user name or password." in answer.text  # the form's own answers still show

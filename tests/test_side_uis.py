@@ -13,7 +13,6 @@ import json
 import os
 import pwd
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
@@ -24,17 +23,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from local_servers import NoRedirect, free_port
 
 from core.settings import REPO_ROOT, sqlite_uri
 
 DEPLOY = REPO_ROOT / "deploy"
 ADMIN_PASSWORD = "Adm1n-for-this-test-only"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _call(url: str, user: tuple[str, str] | None = None, body: dict | None = None,
@@ -45,7 +39,7 @@ def _call(url: str, user: tuple[str, str] | None = None, body: dict | None = Non
         headers["Authorization"] = "Basic " + base64.b64encode(":".join(user).encode()).decode()
     data = None if body is None else json.dumps(body).encode()
     opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context),
-                                         _NoRedirect())
+                                         NoRedirect())
     try:
         with opener.open(urllib.request.Request(url, data=data, headers=headers),
                          timeout=10) as response:
@@ -60,13 +54,8 @@ def _call(url: str, user: tuple[str, str] | None = None, body: dict | None = Non
         return status, text
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):  # the redirect itself is what is checked
-        return None
-
-
 def _wait_up(url: str, proc: subprocess.Popen, log: Path, timeout_s: float = 180.0) -> None:
-    opener = urllib.request.build_opener(_NoRedirect())
+    opener = urllib.request.build_opener(NoRedirect())
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         assert proc.poll() is None, log.read_text()[-3000:]
@@ -101,7 +90,7 @@ def test_mlflow_basic_auth_keeps_the_champion_alias_to_granted_users(tmp_path):
     config["mlflow"]["auth_cache_ttl_seconds"] = "60"
     with open(tmp_path / "basic_auth.ini", "w") as file:
         config.write(file)
-    port = _free_port()
+    port = free_port()
     env = os.environ | {
         "MLFLOW_AUTH_CONFIG_PATH": str(tmp_path / "basic_auth.ini"),
         "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD,
@@ -208,7 +197,7 @@ def _nginx_conf(tmp_path: Path, upstream: int, http_port: int, https_port: int) 
 def test_nginx_in_front_of_dagster_wants_a_password_over_tls(tmp_path):
     upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Dagster)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
-    http_port, https_port = _free_port(), _free_port()
+    http_port, https_port = free_port(), free_port()
     conf = _nginx_conf(tmp_path, upstream.server_address[1], http_port, https_port)
     check = subprocess.run(["nginx", "-t", "-c", str(conf)], check=False, capture_output=True,
                            text=True)

@@ -226,6 +226,16 @@ def test_one_address_is_capped_across_all_names(db):
     assert detail.startswith("20 failures from this address")
 
 
+def test_locking_each_name_in_turn_still_counts_toward_the_address_cap(db):
+    """5 tries per name lock only that pair, but the tries stay in the address's count: a
+    sprayer of many names is stopped at 20 failures all the same."""
+    results = [login(db, f"user{i // 5}", "guess", i / 10, ELSEWHERE) for i in range(20)]
+    assert [r.status for r in results].count(BAD_CREDENTIALS) == 16  # 3 pairs locked, then
+    assert (results[-1].status, results[-1].retry_after_s) == (LOCKED, 900)  # the cap
+    assert login(db, "user9", "guess", 2.1, ELSEWHERE).status == LOCKED  # a fresh name too
+    assert login(db, "eng", PASSWORD, 2.2, HOME).ok
+
+
 def test_success_resets_and_old_failures_expire(db):
     for minute in range(4):
         login(db, "eng", "guess", minute)
@@ -358,20 +368,23 @@ def rul(capsys, monkeypatch, *args: str, stdin: str = "") -> tuple[int, str, str
 def test_cli_add_list_passwd_role_remove(cli_db, capsys, monkeypatch):
     code, out, _ = rul(capsys, monkeypatch, "users", "add", "somchai", "--role", "admin",
                        "--password-stdin", stdin="first password\n")
-    assert (code, out) == (0, "user somchai added (admin)\n")
+    assert (code, out) == (
+        0, "user somchai added (admin); they set their own password at first sign-in\n")
     assert rul(capsys, monkeypatch, "users", "add", "vic", "--role", "viewer",
                "--password-stdin", stdin="viewer password\r\n")[0] == 0
     code, out, _ = rul(capsys, monkeypatch, "users", "list", "--json")
     listed = json.loads(out)
     assert [(u["username"], u["role"]) for u in listed] == [("somchai", "admin"),
                                                             ("vic", "viewer")]
-    assert sessions.authenticate(cli_db, "vic", "viewer password", HOME).ok
+    assert sessions.authenticate(cli_db, "vic", "viewer password", HOME).must_change
+    assert all(u["must_change"] for u in listed)  # the operator knows these passwords
     code, out, _ = rul(capsys, monkeypatch, "users", "list")
     assert code == 0 and out.splitlines()[0].split()[:2] == ["USERNAME", "ROLE"]
     assert len(out.splitlines()) == 3 and "viewer" in out.splitlines()[2]
 
     assert rul(capsys, monkeypatch, "users", "passwd", "vic", "--password-stdin",
-               stdin="second password\n")[:2] == (0, "password of vic changed\n")
+               stdin="second password\n")[:2] == (
+        0, "password of vic changed; they set their own at the next sign-in\n")
     assert sessions.authenticate(cli_db, "vic", "second password", HOME).ok
     assert rul(capsys, monkeypatch, "users", "role", "vic", "engineer")[:2] == (
         0, "user vic is now engineer\n")

@@ -18,6 +18,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     cmd.add_argument("--port", type=int, default=5006, help="port (default 5006)")
     cmd.add_argument("--address", default="127.0.0.1",
                      help="address to listen on (default 127.0.0.1: this machine only)")
+    cmd.add_argument("--trusted-proxy", metavar="HOST[:PORT]",
+                     help="the public host of a TLS reverse proxy in front of the dashboards: "
+                     "client addresses and the scheme are then read from its X-Forwarded-* "
+                     "headers (only when nothing but the proxy can reach --address)")
     cmd.set_defaults(command=_dashboard)
 
 
@@ -53,7 +57,7 @@ def _dashboard(args: argparse.Namespace) -> int:
 
     print(f"dashboards on http://{args.address}:{args.port}  (Ctrl-C stops them)", flush=True)
     try:
-        serve(settings, args.port, args.address)
+        serve(settings, args.port, args.address, args.trusted_proxy)
     except OSError as exc:
         raise UserError(f"cannot listen on {args.address}:{args.port}: {exc.strerror}") from None
     except KeyboardInterrupt:

@@ -89,7 +89,9 @@ def _demo(args: argparse.Namespace) -> int:
         print("[5/6] JupyterLab on notebooks/", flush=True)
         groups.append(("JupyterLab", _jupyter(layout, args.jupyter_port, logs / "jupyter.log")))
         # MLflow's client takes seconds to import: let it do so while the UIs start
-        experiment_page = ThreadPoolExecutor(1).submit(_experiment_page, settings)
+        lookup = ThreadPoolExecutor(1)
+        experiment_page = lookup.submit(_experiment_page, settings)
+        lookup.shutdown(wait=False)  # the thread ends with its one lookup
         for name, url in (
                 ("Dashboards", f"http://127.0.0.1:{args.dashboard_port}/login"),
                 ("JupyterLab", f"http://127.0.0.1:{args.jupyter_port}/api"),  # no token needed
@@ -211,10 +213,15 @@ def _experiment_page(settings) -> str:
     """The UI's fragment for the battery-rul runs (MLflow 3 opens on a generative-AI home
     otherwise); `workflowType` is the UI's own switch between its GenAI and classic-ML views."""
     from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
 
     from models.registry import EXPERIMENT
 
-    experiment = MlflowClient(tracking_uri=settings.mlflow_uri).get_experiment_by_name(EXPERIMENT)
+    try:
+        experiment = MlflowClient(tracking_uri=settings.mlflow_uri).get_experiment_by_name(
+            EXPERIMENT)
+    except MlflowException:  # a link to the UI's home is still a working link
+        return ""
     if experiment is None:
         return ""
     return f"#/experiments/{experiment.experiment_id}?workflowType=machine_learning"

@@ -105,8 +105,9 @@ def _add(args: argparse.Namespace) -> int:
     _store(users.check_role, args.role)  # a bad role fails before the password is asked for
     _store(users.check_username, args.name)
     password = _password(args.password_stdin)
-    _store(users.add_user, _db(), args.name, args.role, password, by=_actor())
-    print(f"user {args.name} added ({args.role})")
+    # whoever runs this knows the password: its owner replaces it at the first sign-in
+    _store(users.add_user, _db(), args.name, args.role, password, by=_actor(), must_change=True)
+    print(f"user {args.name} added ({args.role}); they set their own password at first sign-in")
     return 0
 
 
@@ -124,8 +125,9 @@ def _passwd(args: argparse.Namespace) -> int:
     db = _db()
     if get_role(db, args.name) is None:  # say so before asking for a password
         raise UserError(f"no such user {args.name!r}")
-    _store(set_password, db, args.name, _password(args.password_stdin), by=_actor())
-    print(f"password of {args.name} changed")
+    _store(set_password, db, args.name, _password(args.password_stdin), by=_actor(),
+           must_change=True)
+    print(f"password of {args.name} changed; they set their own at the next sign-in")
     return 0
 
 
