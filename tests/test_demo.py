@@ -140,7 +140,7 @@ def test_the_mlflow_url_and_the_champion_check_read_the_registry(settings):
 
     uri = str(settings.mlflow_uri)
     assert _experiment_page(settings) == "" and not _has_champion(uri)  # nothing yet
-    client = MlflowClient(tracking_uri=uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)  # not a registry set earlier
     experiment_id = client.create_experiment(EXPERIMENT)
     assert _experiment_page(settings) == (
         f"#/experiments/{experiment_id}?workflowType=machine_learning")

@@ -188,7 +188,8 @@ def _has_champion(tracking_uri: str) -> bool:
     try:
         from mlflow import MlflowClient
 
-        MlflowClient(tracking_uri=tracking_uri).get_model_version_by_alias(MODEL_NAME, CHAMPION)
+        client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
     except Exception:  # noqa: BLE001 - any registry answer but a version means "not built"
         return False
     return True
