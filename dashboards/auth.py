@@ -22,6 +22,7 @@ from tornado.web import decode_signed_value
 from core import sessions
 from core.sessions import SESSION_HOURS
 
+REPORTS = "/reports/"  # the PDFs served from the data folder (dashboards.app static_dirs)
 COOKIE = "rul_session"  # not Panel's `user`: the value is a session token, not a user name
 TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True)
@@ -119,7 +120,11 @@ class FleetAuth(BasicAuthProvider):
         def get_user(handler: tornado.web.RequestHandler) -> str | None:
             token = session_token(handler.get_cookie(COOKIE), self.secret)
             account = sessions.resolve(self.users_db, token)
-            return account.username if account else None
+            if account is None:
+                return None
+            if account.must_change and handler.request.path.startswith(REPORTS):
+                return None  # a one-time password opens its own change, not the fleet's data
+            return account.username
         return get_user
 
     @property

@@ -322,3 +322,17 @@ def test_the_sign_in_page_shows_no_text_from_its_link(port):
     assert page.status == 200 and "Account suspended" not in page.text
     answer, _ = sign_in(port, "vic", "a wrong guess")
     assert "Wrong user name or password." in answer.text  # the form's own answers still show
+
+
+def test_a_one_time_password_does_not_open_the_reports(port, dash):
+    """Until its user sets their own password, a session opens nothing of the fleet's data:
+    not the pages (tests/test_sessions_browser.py), not the actions, not the PDF reports."""
+    report = dash.layout.reports_dir / "fleet-health-test.pdf"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_bytes(b"%PDF-1.4 test\n")
+    users.add_user(dash.layout.users_db, "newbie", "viewer", OTHER, by="test", must_change=True)
+    _, cookies = sign_in(port, "newbie", OTHER)
+    answer = request(port, "GET", "/reports/fleet-health-test.pdf", cookies)
+    assert answer.status == 302 and "/login" in answer.location
+    _, viewer = sign_in(port, "vic")
+    assert request(port, "GET", "/reports/fleet-health-test.pdf", viewer).status == 200
