@@ -121,7 +121,11 @@ def _demo(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        print("\nstopping: simulator", flush=True)
+        # a second Ctrl-C (or make's and uv's copies of the first) must not cut the shutdown
+        # short and leave the UIs running: from here on the stop runs to its end
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+        print("\nstopping: simulator (every part is stopped before this exits)", flush=True)
         stop(layout)
         for name, proc in reversed(groups):
             print(f"stopping: {name}", flush=True)
