@@ -13,18 +13,16 @@ so a copied cookie stops working at once and a re-created name finds nothing to 
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import math
-import os
 import secrets
 import sqlite3
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from core import passwords, users
+from core.private_files import private_secret
 
 SESSION_HOURS = 8  # one shift: a session left open on a control-room screen ends with it
 TOKEN_BYTES = 32
@@ -176,26 +174,9 @@ def end(db: str | Path, token: str) -> None:
 
 
 def ensure_cookie_secret(path: str | Path) -> str:
-    """The secret that signs the dashboards' session cookies: made once, owner-only from its
-    first byte (os.open 0o600), published by hard link so two processes starting together agree
-    on one secret. A file that others can read is tightened to 0o600."""
-    path = Path(path)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if not path.exists():
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "w", encoding="ascii") as handle:
-                handle.write(secrets.token_urlsafe(48) + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            with contextlib.suppress(FileExistsError):
-                os.link(tmp, path)  # never replaces: the secret published first wins
-        finally:
-            tmp.unlink(missing_ok=True)
-    if stat.S_IMODE(path.stat().st_mode) & 0o077:
-        path.chmod(0o600)
-    secret = path.read_text(encoding="utf-8").strip()
+    """The secret that signs the dashboards' session cookies (`core.private_files`): made once,
+    owner-only, the same for every process of one data folder."""
+    secret = private_secret(path, 48)
     if len(secret) < MIN_SECRET:
         raise users.UserStoreError(f"{path}: cookie secret shorter than {MIN_SECRET} "
                                    "characters; delete the file to generate a new one")

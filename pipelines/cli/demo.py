@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import secrets
 import signal
 import sqlite3
 import subprocess
@@ -254,18 +253,12 @@ def _jupyter_token(path: Path) -> str:
     """The token from its 0600 file in the private auth folder, made on first use and kept, so
     a bookmarked or signed-in browser stays valid across demos. Whoever can read the file can
     read the data folder already."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        path.chmod(0o600)
-        token = path.read_text().strip()
-        if token:
-            return token
-        fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
-    token = secrets.token_urlsafe(32)
-    with os.fdopen(fd, "w") as file:
-        file.write(token + "\n")
+    from core.private_files import private_secret
+
+    token = private_secret(path, 32)
+    if not token:  # emptied by hand: make a new one
+        path.unlink()
+        token = private_secret(path, 32)
     return token
 
 
